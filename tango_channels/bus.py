@@ -478,6 +478,7 @@ class Bus:
         if participant._needs_query:
             participant._needs_query = False
             query = _PendingQuery(uuid.uuid4().hex, name, time.monotonic() + participant.timeout)
+            participant._query = query
             self._queries[query.id] = query
             heapq.heappush(self._query_deadlines, (query.deadline, query.id))
             queries.append((len(out), query))
@@ -561,6 +562,9 @@ class Bus:
             query = self._queries.get(query_id)
             if query is None or query.got_value:
                 continue
-            participant = self._channels.get(query.name)
-            if participant is not None:
-                participant._query_unanswered(query.answered, query.expected)
+            log.warning(
+                "channel %s: %s of %s holders answered its query in time",
+                query.name,
+                query.answered,
+                query.expected,
+            )

@@ -90,6 +90,7 @@ class _Participant:
         self._wire_name = name.encode()
         self._timeout = timeout
         self._needs_query = False
+        self._query: Any = None  # the bus's record of our last query (answers counted live)
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[], Callable[..., Any] | None]] = []
         self._firing: set[int] = set()
@@ -168,9 +169,6 @@ class _Participant:
     def _use_default(self) -> None:
         """All holders answered, none with a value."""
 
-    def _query_unanswered(self, answered: int, expected: int | None) -> None:
-        """The query timed out before a value came."""
-
 
 class Channel(_Participant):
     """A BLISS channel: a value shared by every process that holds the same name.
@@ -203,7 +201,6 @@ class Channel(_Participant):
             self._self_updates = self_updates
             self._held: ValueMessage | None = None
             self._ready = bus.runtime.event()
-            self._unanswered: tuple[int, int | None] | None = None
             self._needs_query = value is None
             if callback is not None:
                 self.register_callback(callback)
@@ -291,17 +288,15 @@ class Channel(_Participant):
         if self._held is not None:
             return ""
         bus = self._bus
+        query = self._query
         if not bus.connected:
             reason = bus.describe_state()
-        elif self._unanswered is not None:
-            answered, expected = self._unanswered
-            reason = (
-                f"{answered} of {expected} holders answered the query"
-                if expected
-                else "the query got no answer"
-            )
+        elif query is None:
+            reason = "not subscribed yet"
+        elif query.expected is None:
+            reason = "query sent, no answer yet"
         else:
-            reason = "waiting for the holders to answer"
+            reason = f"{query.answered} of {query.expected} holders answered the query"
         return f"{prefix}{reason}{suffix}"
 
     def _receive(self, msg: ValueMessage) -> None:
@@ -331,10 +326,6 @@ class Channel(_Participant):
         self._ready.set()
         if self._self_updates:
             self._fire(self._default_value)
-
-    def _query_unanswered(self, answered: int, expected: int | None) -> None:
-        self._unanswered = (answered, expected)
-        log.warning("channel %s: %s", self.name, self.why_no_value())
 
     def close(self) -> None:
         super().close()

@@ -1,0 +1,1 @@
+"""Helpers for the test suite: real Redis servers and peer processes."""

@@ -1,0 +1,207 @@
+"""A channel peer process driven by JSON lines, for multi-process tests.
+
+The same script runs with our library (``--impl tango_channels``, optionally ``--gevent``) or
+with real BLISS 2.4 (``--impl bliss``, in the BLISS peer venv): both offer the same API, so one
+test scenario exercises both. Commands arrive on stdin, one JSON object per line with an
+``id``; each gets one JSON answer line. Callback calls are printed as ``{"event": ...}`` lines
+as they happen.
+
+Values cross as JSON, with tags for what JSON lacks: ``{"__tuple__": [...]}``,
+``{"__set__": [...]}``, ``{"__bytes__": hex}``, ``{"__ndarray__": {"dtype", "data"}}``,
+``{"__axisstate__": [state names]}`` and ``{"__shutter__": member name}`` (the last two only
+constructible with BLISS). Values are reported by :func:`describe`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import traceback
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--impl", choices=["tango_channels", "bliss"], default="tango_channels")
+parser.add_argument("--gevent", action="store_true", help="patch_all(thread=False) first")
+parser.add_argument("--redis", required=True, help="Redis URL")
+options = parser.parse_args()
+
+if options.gevent:
+    from gevent import monkey
+
+    monkey.patch_all(thread=False)
+
+import numpy  # noqa: E402
+import redis  # noqa: E402
+
+if options.impl == "bliss":
+    from bliss.config.channels import Cache, Channel, EventChannel, clear_cache
+else:
+    from tango_channels import Cache, Channel, EventChannel, clear_cache
+
+GEVENT = options.gevent or options.impl == "bliss"
+CLIENT = redis.Redis.from_url(options.redis)
+OUT_LOCK = threading.Lock()
+channels: dict[str, object] = {}
+callbacks: dict[str, object] = {}  # strong references: BLISS keeps callbacks weakly
+objects: dict[str, object] = {}
+
+
+def emit(message: dict) -> None:
+    line = json.dumps(message)
+    with OUT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def build(value):
+    """JSON (with tags) -> Python value."""
+    if isinstance(value, list):
+        return [build(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(build(v) for v in value["__tuple__"])
+    if "__set__" in value:
+        return {build(v) for v in value["__set__"]}
+    if "__bytes__" in value:
+        return bytes.fromhex(value["__bytes__"])
+    if "__ndarray__" in value:
+        spec = value["__ndarray__"]
+        return numpy.array(spec["data"], dtype=spec["dtype"])
+    if "__axisstate__" in value:
+        from bliss.common.axis.state import AxisState
+
+        return AxisState(*value["__axisstate__"])
+    if "__shutter__" in value:
+        from bliss.common.base_shutter import BaseShutterState
+
+        return getattr(BaseShutterState, value["__shutter__"])
+    return {k: build(v) for k, v in value.items()}
+
+
+def plain(value):
+    """Python value -> JSON-able, for both implementations' objects."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, numpy.ndarray):
+        return {"dtype": str(value.dtype), "shape": list(value.shape), "data": value.tolist()}
+    if isinstance(value, numpy.generic):
+        return value.item()
+    kind = type(value).__name__
+    if kind == "AxisState":  # BLISS's own class
+        return {"states": list(value.current_states_names)}
+    if hasattr(value, "class_path"):  # our Opaque
+        if value.state and "_current_states" in value.state:
+            return {"states": list(value.state["_current_states"])}
+        return {"args": plain(list(value.args))}
+    if hasattr(value, "value") and hasattr(type(value), "__members__"):  # an enum member
+        return {"args": [plain(value.value)]}
+    return repr(value)
+
+
+def describe(value) -> dict:
+    cls = type(value)
+    path = getattr(value, "class_path", None) or f"{cls.__module__}.{cls.__qualname__}"
+    return {"type": path, "value": plain(value), "repr": repr(value)[:200]}
+
+
+def on_value_factory(name: str):
+    def on_value(value) -> None:
+        emit({"event": "callback", "name": name, **describe(value)})
+
+    return on_value
+
+
+def handle(cmd: dict) -> dict:
+    op = cmd["cmd"]
+    name = cmd.get("name")
+    if op == "open":
+        kwargs = {"redis": CLIENT}
+        if "default" in cmd:
+            kwargs["default_value"] = build(cmd["default"])
+        if "value" in cmd:
+            kwargs["value"] = build(cmd["value"])
+        if "timeout" in cmd:
+            kwargs["timeout"] = cmd["timeout"]
+        if "self_updates" in cmd:
+            kwargs["self_updates"] = cmd["self_updates"]
+        channels[name] = (EventChannel if cmd.get("event") else Channel)(name, **kwargs)
+        return {}
+    if op == "get":
+        started = time.monotonic()
+        value = channels[name].value
+        return {**describe(value), "seconds": time.monotonic() - started}
+    if op == "set":
+        channels[name].value = build(cmd["value"])
+        return {}
+    if op == "post":
+        channels[name].post(build(cmd["value"]))
+        return {}
+    if op == "watch":
+        callbacks[name] = on_value_factory(name)
+        channels[name].register_callback(callbacks[name])
+        return {}
+    if op == "unwatch":
+        channels[name].unregister_callback(callbacks.pop(name))
+        return {}
+    if op == "close":
+        channels.pop(name).close()
+        return {}
+    if op == "cache":
+        obj = objects.setdefault(cmd["obj"], type("Obj", (), {"name": cmd["obj"]})())
+        kwargs = {"redis": CLIENT}
+        if "default" in cmd:
+            kwargs["default_value"] = build(cmd["default"])
+        channels[f"{cmd['obj']}:{cmd['key']}"] = Cache(obj, cmd["key"], **kwargs)
+        return {}
+    if op == "clear_cache":
+        clear_cache(*(objects[o] for o in cmd["objs"]))
+        return {}
+    if op == "sleep":  # let a gevent process run its greenlets (BLISS sends asynchronously)
+        time.sleep(cmd["seconds"])
+        return {}
+    raise ValueError(f"unknown command {op!r}")
+
+
+def lines():
+    if GEVENT:
+        from gevent.fileobject import FileObjectPosix
+
+        stdin = FileObjectPosix(sys.stdin.fileno(), "rb")
+        while line := stdin.readline():
+            yield line.decode()
+    else:
+        yield from sys.stdin
+
+
+emit({"ready": True, "impl": options.impl, "gevent": GEVENT})
+for line in lines():
+    if not line.strip():
+        continue
+    cmd = json.loads(line)
+    if cmd["cmd"] == "exit":
+        emit({"id": cmd["id"], "ok": True})
+        break
+    try:
+        emit({"id": cmd["id"], "ok": True, **handle(cmd)})
+    except Exception as exc:
+        emit(
+            {
+                "id": cmd["id"],
+                "ok": False,
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            }
+        )
+    if GEVENT:
+        time.sleep(0.001)  # BLISS publishes from a greenlet: give it a turn

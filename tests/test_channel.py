@@ -1,0 +1,234 @@
+"""The BLISS channel API across processes, on a real Redis server.
+
+Each scenario runs with our library in other processes (threads, and gevent-patched as in a
+BLISS session), talking to each other and to this test process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from support.redis_server import wait_subscribers
+from tango_channels import Cache, Channel, EventChannel, clear_cache
+
+MODES = [pytest.param(False, id="threads"), pytest.param(True, id="gevent")]
+
+
+@pytest.mark.parametrize("gevent", MODES)
+def test_seed_example_across_processes(redis_server, make_peer, unique, gevent):
+    a = make_peer(redis_server.url, gevent=gevent)
+    b = make_peer(redis_server.url, gevent=gevent)
+    name = f"{unique}.test"
+
+    a.call("open", name=name, default=42)
+    assert a.call("get", name=name)["value"] == 42
+    b.call("open", name=name)
+    assert b.call("get", name=name)["value"] == 42  # answered by A
+
+    a.call("watch", name=name)
+    b.call("set", name=name, value="something new")
+    event = a.wait_event(lambda e: e["value"] == "something new")
+    assert event["type"] == "builtins.str"
+    assert a.call("get", name=name)["value"] == "something new"
+
+
+def test_query_is_answered_by_the_holder_not_the_default(redis_server, make_peer, bus, unique):
+    holder = make_peer(redis_server.url)
+    name = f"{unique}.pos"
+    holder.call("open", name=name, value=1.5)
+    wait_subscribers(redis_server.url, name)
+
+    channel = Channel(name, default_value=-1, bus=bus)
+    assert channel.value == 1.5
+    assert channel.held.sender_id != bus.sender_id  # the holder's value, as it sent it
+
+
+def test_no_holder_means_default_and_none_without_default(bus, unique):
+    assert Channel(f"{unique}.a", default_value="X", bus=bus).value == "X"
+    assert Channel(f"{unique}.b", bus=bus).value is None
+
+
+def test_value_is_gone_when_the_last_holder_closes(redis_server, make_peer, bus, unique):
+    name = f"{unique}.flag"
+    holder = make_peer(redis_server.url)
+    holder.call("open", name=name, value="initialised")
+    wait_subscribers(redis_server.url, name)
+    assert Channel(name, bus=bus).value == "initialised"
+
+    Channel(name, bus=bus).close()
+    holder.call("close", name=name)
+    # Nobody holds it any more: a newcomer starts from its default.
+    newcomer = make_peer(redis_server.url)
+    newcomer.call("open", name=name, default="fresh")
+    assert newcomer.call("get", name=name)["value"] == "fresh"
+
+
+def test_same_name_is_the_same_object_and_init_runs_again(bus, unique):
+    first = Channel(f"{unique}.x", default_value=1, bus=bus)
+    again = Channel(f"{unique}.x", timeout=3, bus=bus)
+    assert again is first
+    assert first.timeout == 3
+    assert first.value == 1
+
+
+def test_reading_times_out_naming_the_channel(bus, unique):
+    # A subscriber that never answers queries (as a raw redis-py pub/sub client).
+    import redis
+
+    client = redis.Redis.from_url(bus.address.url)
+    silent = client.pubsub()
+    name = f"{unique}.silent"
+    silent.subscribe(name)
+    silent.get_message(timeout=1)
+    try:
+        channel = Channel(name, timeout=0.5, bus=bus)
+        with pytest.raises(TimeoutError, match=f"Channel {name} did not receive a value"):
+            channel.value  # noqa: B018
+        assert "0 of 1 holders answered" in channel.why_no_value()
+    finally:
+        silent.close()
+        client.close()
+
+
+def test_callbacks_get_every_newer_value_and_can_be_removed(redis_server, make_peer, bus, unique):
+    name = f"{unique}.counter"
+    setter = make_peer(redis_server.url)
+    setter.call("open", name=name, value=0)
+    wait_subscribers(redis_server.url, name)
+    channel = Channel(name, bus=bus)
+    assert channel.value == 0
+
+    seen: list[int] = []
+    done = threading.Event()
+
+    def on_value(value: int) -> None:
+        seen.append(value)
+        if value == 5:
+            done.set()
+
+    channel.register_callback(on_value)
+    for i in range(1, 6):
+        setter.call("set", name=name, value=i)
+    assert done.wait(5)
+    assert seen == [1, 2, 3, 4, 5]
+
+    channel.unregister_callback(on_value)
+    setter.call("set", name=name, value=6)
+    deadline = time.monotonic() + 5
+    while channel.held.value != 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert channel.value == 6
+    assert seen == [1, 2, 3, 4, 5]
+
+
+def test_callbacks_are_weak_as_in_bliss(bus, unique):
+    channel = Channel(f"{unique}.weak", default_value=0, bus=bus)
+    calls: list[object] = []
+    channel.register_callback(lambda v: calls.append(v))  # nothing keeps the lambda alive
+    channel.value = 1
+    assert calls == []
+
+
+def test_self_updates_false_skips_own_sets(bus, unique):
+    calls: list[object] = []
+
+    def record(value: object) -> None:
+        calls.append(value)
+
+    quiet = Channel(f"{unique}.q", default_value=0, bus=bus, self_updates=False)
+    quiet.register_callback(record)
+    quiet.value = 7
+    loud = Channel(f"{unique}.l", default_value=0, bus=bus)
+    loud.register_callback(record)
+    loud.value = 8
+    assert calls == [8]
+
+
+def test_setting_inside_its_own_callback_is_refused(bus, unique):
+    channel = Channel(f"{unique}.re", default_value=0, bus=bus)
+    errors: list[Exception] = []
+
+    def reenter(value: object) -> None:
+        try:
+            channel.value = "again"
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    channel.register_callback(reenter)
+    channel.value = 1
+    assert "can't set value while running a callback" in str(errors[0])
+
+
+def test_cache_and_clear_cache_across_processes(redis_server, make_peer, bus, unique):
+    obj_name = f"{unique}_musst"
+    other = make_peer(redis_server.url)
+    other.call("cache", obj=obj_name, key="last__md5", default="none")
+    other.call("set", name=f"{obj_name}:last__md5", value="abc123")
+    other.call("watch", name=f"{obj_name}:last__md5")
+    wait_subscribers(redis_server.url, f"{obj_name}:last__md5")
+
+    class Musst:
+        name = obj_name
+
+    musst = Musst()
+    cached = Cache(musst, "last__md5", default_value="none", bus=bus)
+    assert cached.name == f"{obj_name}:last__md5"
+    assert cached.value == "abc123"
+
+    clear_cache(musst)
+    assert cached.value == "none"
+    other.wait_event(lambda e: e["value"] == "none")
+    assert other.call("get", name=f"{obj_name}:last__md5")["value"] == "none"
+
+
+def test_cache_needs_a_named_object(bus):
+    with pytest.raises(TypeError, match="has no name"):
+        Cache(object(), "key", bus=bus)
+
+
+@pytest.mark.parametrize("gevent", MODES)
+def test_event_channel_delivers_lists_to_everyone(redis_server, make_peer, bus, unique, gevent):
+    name = f"{unique}.events"
+    peer = make_peer(redis_server.url, gevent=gevent)
+    peer.call("open", name=name, event=True)
+    peer.call("watch", name=name)
+    received: list[list[object]] = []
+    got = threading.Event()
+
+    def on_events(events: list[object]) -> None:
+        received.append(events)
+        got.set()
+
+    events = EventChannel(name, bus=bus)
+    events.register_callback(on_events)
+    wait_subscribers(redis_server.url, name, 2)
+    events.post({"kind": "start"})
+    assert peer.wait_event(lambda e: True)["value"] == [{"kind": "start"}]
+    assert got.wait(5) and received == [[{"kind": "start"}]]  # the poster hears itself too
+
+
+def test_a_later_value_wins_over_an_older_one(bus, unique):
+    from tango_channels import encode_value
+
+    channel = Channel(f"{unique}.ts", default_value=0, bus=bus)
+    channel.value = "now"
+    older = encode_value("9999", channel.held.timestamp - 10, "old")
+    # Bus.publish would stamp it now: send the older message as is.
+    with bus._write_lock:
+        bus._writer_call(("PUBLISH", channel.name.encode(), older.wire))
+    time.sleep(0.2)
+    assert channel.value == "now"
+
+
+def test_a_set_waits_for_nothing_but_is_seen_by_others(redis_server, make_peer, bus, unique):
+    name = f"{unique}.pub"
+    peer = make_peer(redis_server.url)
+    peer.call("open", name=name, default=0)
+    peer.call("watch", name=name)
+    wait_subscribers(redis_server.url, name)
+    channel = Channel(name, bus=bus)
+    channel.value = [1, 2.5, "x"]
+    assert peer.wait_event(lambda e: e["value"] == [1, 2.5, "x"])["type"] == "builtins.list"
