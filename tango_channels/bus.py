@@ -178,6 +178,9 @@ class Bus:
         self._subscribed: set[str] = set()
         self._released: deque[str] = deque()  # names of channels garbage-collected
         self._queries: dict[str, _PendingQuery] = {}
+        # Our own queries come back to us (we are subscribed); they may be answered and
+        # forgotten before that echo arrives, so their ids are kept until it does.
+        self._own_query_ids: set[str] = set()
         self._query_deadlines: list[tuple[float, str]] = []
         self._sub: RespConnection | None = None
         self._writer = RespConnection(self.address, timeout=timeout, client_name=self.client_name)
@@ -403,6 +406,7 @@ class Bus:
             self._sub = sub
             names = sorted(self._subscribed)
             self._queries.clear()
+            self._own_query_ids.clear()
             self._query_deadlines.clear()
             for participant in list(self._channels.values()):
                 participant._needs_query = participant._queries_holders
@@ -431,7 +435,8 @@ class Bus:
                 pinged_at = now
             elif now - pinged_at > self.health_timeout:
                 raise TimeoutError(
-                    f"no answer from Redis within {self.health_timeout} s (health check)"
+                    f"Redis at {self.address} did not answer within {self.health_timeout} s "
+                    "(health check)"
                 )
             self._expire_queries(now)
             while self._released:
@@ -480,6 +485,7 @@ class Bus:
             query = _PendingQuery(uuid.uuid4().hex, name, time.monotonic() + participant.timeout)
             participant._query = query
             self._queries[query.id] = query
+            self._own_query_ids.add(query.id)
             heapq.heappush(self._query_deadlines, (query.deadline, query.id))
             queries.append((len(out), query))
             out.append(("PUBLISH", raw_name, encode_query(name, query.id)))
@@ -510,8 +516,9 @@ class Bus:
             if participant is not None:
                 self._deliver(participant, msg)
         elif type(msg) is Query:
-            if msg.id in self._queries:
-                return  # our own query
+            if msg.id in self._own_query_ids:
+                self._own_query_ids.discard(msg.id)
+                return  # our own query: we do not answer ourselves
             participant = self._channels.get(name)
             held = participant._answer() if participant is not None else None
             try:

@@ -29,7 +29,7 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """One ``redis-server`` process, nothing persisted, on 127.0.0.1:``port``."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, unix_socket: bool = False) -> None:
         executable = shutil.which("redis-server")
         if executable is None:
             raise RuntimeError(
@@ -39,6 +39,7 @@ class RedisServer:
         self.executable = executable
         self.workdir = workdir
         self.port = port or free_port()
+        self.socket_path = workdir / f"redis-{self.port}.sock" if unix_socket else None
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,6 +62,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *(["--unixsocket", str(self.socket_path)] if self.socket_path else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,142 @@
+"""What a user sees when Redis goes away, is not there yet, or stops answering."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from support import wait_for
+from support.redis_server import RedisServer, free_port, wait_subscribers
+from tango_channels import Channel, ConnectionState
+
+
+def test_values_survive_a_redis_restart_and_flow_again(own_redis, make_bus, make_peer, unique):
+    name = f"{unique}.pos"
+    states: list[ConnectionState] = []
+    bus = make_bus(own_redis.url)
+    assert bus.wait_connected(5)
+    bus.add_state_listener(lambda state, error: states.append(state))
+    ours = Channel(name, default_value=0, bus=bus)
+    assert ours.value == 0
+    peer = make_peer(own_redis.url)
+    peer.call("open", name=name)
+    assert peer.call("get", name=name)["value"] == 0
+    peer.call("set", name=name, value=1)
+    wait_for(lambda: ours.held.value == 1)
+
+    own_redis.kill()
+    wait_for(lambda: bus.state is ConnectionState.DISCONNECTED, what="the outage")
+    assert "unreachable since" in bus.describe_state()
+    assert ours.value == 1  # the held value is kept
+    peer.call("set", name=name, value=2)  # set during the outage: sent once back
+
+    own_redis.start()
+    wait_for(lambda: bus.connected, what="reconnection")
+    wait_for(lambda: ours.held.value == 2, what="the value set during the outage")
+    peer.call("set", name=name, value=3)
+    wait_for(lambda: ours.held.value == 3, what="values flowing again")
+    assert states[:2] == [ConnectionState.DISCONNECTED, ConnectionState.CONNECTED]
+
+
+def test_a_holder_is_asked_again_after_reconnecting(own_redis, make_bus, make_peer, unique):
+    """Values changed while we could not hear them come back through the re-query."""
+    name = f"{unique}.state"
+    bus = make_bus(own_redis.url)
+    ours = Channel(name, default_value="READY", bus=bus)
+    assert ours.value == "READY"
+    own_redis.kill()
+    wait_for(lambda: not bus.connected)
+    own_redis.start()
+    holder = make_peer(own_redis.url)  # a newer value, set while we were away
+    holder.call("open", name=name, value="MOVING")
+    wait_for(lambda: ours.held.value == "MOVING", what="the re-query after reconnecting")
+
+
+def test_redis_down_at_start_is_a_clear_error_then_recovers(tmp_path, make_bus, unique):
+    server = RedisServer(tmp_path / "late", port=free_port())
+    bus = make_bus(server.url)
+    channel = Channel(f"{unique}.x", default_value=5, timeout=0.5, bus=bus)
+    try:
+        channel.value  # noqa: B018
+    except TimeoutError as exc:
+        assert f"Channel {unique}.x did not receive a value" in str(exc)
+        assert f"Redis at {server.url} unreachable" in str(exc)
+    else:
+        raise AssertionError("no error while Redis is down")
+    assert bus.state is ConnectionState.DISCONNECTED
+    assert "Connection refused" in (bus.last_error or "")
+
+    server.start()
+    try:
+        wait_for(lambda: bus.connected, what="the first connection")
+        assert channel.value == 5
+    finally:
+        server.kill()
+
+
+def test_a_paused_server_is_detected_by_the_health_check(own_redis, make_bus, unique):
+    bus = make_bus(own_redis.url)
+    channel = Channel(f"{unique}.x", default_value=1, bus=bus)
+    assert channel.value == 1
+    own_redis.pause()
+    try:
+        wait_for(lambda: not bus.connected, what="the health check")
+        # Caught by the health check, or by a write that got no answer first.
+        assert "did not answer within" in bus.last_error
+    finally:
+        own_redis.resume()
+    wait_for(lambda: bus.connected, what="reconnection")
+    channel.value = 2
+    assert channel.value == 2
+
+
+def test_undecodable_messages_are_dropped_logged_and_counted(
+    redis_server, bus, make_bus, unique, caplog
+):
+    name = f"{unique}.x"
+    channel = Channel(name, default_value=0, bus=bus)
+    assert channel.value == 0
+    other = make_bus(redis_server.url)
+    seen = threading.Event()
+
+    def on_value(value: object) -> None:
+        if value == "after":
+            seen.set()
+
+    channel.register_callback(on_value)
+    with caplog.at_level(logging.WARNING, logger="tango_channels"):
+        with other._write_lock:
+            other._writer_call(("PUBLISH", name, b"\x80\x04garbage"))
+        other.publish(name, "after")
+        assert seen.wait(5)
+    assert bus.stats.decode_errors == 1
+    assert bus.stats.decode_errors_by_channel == {name: 1}
+    assert any(name in r.getMessage() and "undecodable" in r.getMessage() for r in caplog.records)
+
+
+def test_oversized_messages_are_dropped_and_the_rest_flows(redis_server, bus, make_bus, unique):
+    name = f"{unique}.big"
+    channel = Channel(name, default_value=0, bus=bus)
+    assert channel.value == 0
+    other = make_bus(redis_server.url)
+    wait_subscribers(redis_server.url, name)
+    other.publish(name, b"x" * (20 * 1024 * 1024))  # above the 16 MiB default limit
+    other.publish(name, "small")
+    wait_for(lambda: channel.held.value == "small")
+    assert bus.stats.decode_errors == 1
+
+
+def test_restarts_leak_no_threads_or_connections(own_redis, make_bus, unique):
+    bus = make_bus(own_redis.url)
+    channel = Channel(f"{unique}.x", default_value=0, bus=bus)
+    assert channel.value == 0
+    threads = threading.active_count()
+    for _ in range(5):
+        own_redis.kill()
+        wait_for(lambda: not bus.connected)
+        own_redis.start()
+        wait_for(lambda: bus.connected)
+    channel.value = 1
+    assert threading.active_count() == threads
+    clients = own_redis.command("CLIENT", "LIST").decode().splitlines()
+    assert len([c for c in clients if "tango-channels" in c]) == 2  # reader and writer
