@@ -23,7 +23,7 @@ were set while Redis was unreachable. :attr:`Bus.state` and :meth:`Bus.add_state
 this visible. A Redis server that is down when the bus starts is just the first of these
 retries: nothing hangs, and reading a channel's value times out with an error saying so.
 
-Messages are read in batches (everything already received, up to ``max_batch``); after each batch
+Messages are read in batches (everything already received, one ``recv``); after each batch
 the hooks registered with :meth:`Bus.after_batch` run, so that a consumer such as the Tango
 device can publish only the latest value of each channel when values arrive faster than it can
 forward them.
@@ -149,7 +149,6 @@ class Bus:
         health_interval: float = 0.5,
         health_timeout: float = 1.5,
         limits: Limits = DEFAULT_LIMITS,
-        max_batch: int = 2000,
         client_name: str | None = None,
     ) -> None:
         self.address: RedisAddress = resolve(redis)
@@ -158,7 +157,6 @@ class Bus:
         self.health_interval = health_interval
         self.health_timeout = health_timeout
         self.limits = limits
-        self.max_batch = max_batch
         self.client_name = client_name or f"tango-channels:{socket.gethostname()}:{os.getpid()}"
         self.stats = BusStats()
         self.runtime = current_runtime()
@@ -420,15 +418,11 @@ class Bus:
         assert sub is not None
         pinged_at: float | None = None
         while not self._closed:
+            # One recv takes everything already pending (up to 256 KiB): that is the batch.
             replies = sub.read(self.health_interval)
             now = time.monotonic()
             if replies:
                 pinged_at = None
-                while len(replies) < self.max_batch:
-                    more = sub.read(0)
-                    if not more:
-                        break
-                    replies.extend(more)
                 self._handle_batch(replies)
             elif pinged_at is None:
                 sub.send(("PING",))
@@ -496,6 +490,9 @@ class Bus:
     def _on_message(self, raw_name: bytes, data: bytes, out: list[tuple[Any, ...]]) -> None:
         self.stats.messages += 1
         name = raw_name.decode("utf-8", "surrogateescape")
+        participant = self._channels.get(name)
+        if participant is not None and participant._is_echo(data):
+            return  # the value we just published, coming back: nothing to decode
         try:
             msg = decode(data, self.limits)
         except DecodeError as exc:
@@ -512,14 +509,12 @@ class Bus:
             return
         if type(msg) is ValueMessage:
             self.stats.values += 1
-            participant = self._channels.get(name)
             if participant is not None:
                 self._deliver(participant, msg)
         elif type(msg) is Query:
             if msg.id in self._own_query_ids:
                 self._own_query_ids.discard(msg.id)
                 return  # our own query: we do not answer ourselves
-            participant = self._channels.get(name)
             held = participant._answer() if participant is not None else None
             try:
                 reply = encode_reply(name, msg.id, held)

@@ -160,6 +160,10 @@ class _Participant:
     def _answer(self) -> ValueMessage | None:
         raise NotImplementedError
 
+    def _is_echo(self, data: bytes) -> bool:
+        """Whether ``data`` is the message we last published (we hear our own sets)."""
+        return False
+
     def _receive(self, msg: ValueMessage) -> None:
         raise NotImplementedError
 
@@ -305,12 +309,17 @@ class Channel(_Participant):
                 return
             self._held = msg
             self._sent_seq = self._seq  # anything we had not sent yet is now obsolete
-        self._ready.set()
+        if not self._ready.is_set():
+            self._ready.set()
         if self._self_updates or msg.sender_id != self._bus.sender_id:
             self._fire(msg.value)
 
     def _answer(self) -> ValueMessage | None:
         return self._held
+
+    def _is_echo(self, data: bytes) -> bool:
+        held = self._held
+        return held is not None and held.wire == data and held.sender_id == self._bus.sender_id
 
     def _unsent(self) -> tuple[ValueMessage | None, int]:
         with self._lock:

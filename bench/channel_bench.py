@@ -1,0 +1,318 @@
+"""Speed of the channel library, measured against raw redis-py pub/sub in the same run.
+
+    python bench/channel_bench.py [--redis URL] [--count N] [--rate HZ]
+
+Without ``--redis`` it starts its own ``redis-server`` on a free port. It prints:
+
+1. set -> callback latency between two processes, median and p99, at ``--rate`` Hz:
+   raw redis-py (``publish`` of a pickled tuple / ``PubSub.get_message`` in a thread) and
+   tango_channels (``Channel.value = x`` / callback), interleaved in rounds;
+2. how many distinct values per second one channel carries (sender as fast as it can,
+   receiver counting callbacks);
+3. the time to create and initialise 1,000 channels, with nobody holding them (defaults)
+   and with another process holding all of them (answers to 1,000 queries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.abspath(__file__)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+# ------------------------------------------------------------------ receiver roles
+def receive_raw(url: str, name: str, count: int) -> dict:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    pubsub = client.pubsub()
+    pubsub.subscribe(name)
+    while pubsub.get_message(timeout=1) is None:
+        pass  # the subscribe confirmation
+    print("READY", flush=True)
+    latencies = []
+    while len(latencies) < count:
+        message = pubsub.get_message(timeout=5)
+        if message is None:
+            break
+        if message["type"] == "message":
+            _, sent, _ = pickle.loads(message["data"])
+            latencies.append(time.time() - sent)
+    return {"latencies": latencies}
+
+
+def receive_channel(url: str, name: str, count: int) -> dict:
+    from tango_channels import Bus, Channel
+
+    bus = Bus(url)
+    channel = Channel(name, default_value=0.0, bus=bus)
+    channel.value  # noqa: B018 - wait for the subscription and the query
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def on_value(_value: float) -> None:
+        latencies.append(time.time() - channel.held.timestamp)
+        if len(latencies) >= count:
+            done.set()
+
+    channel.register_callback(on_value)
+    print("READY", flush=True)
+    done.wait(count / 100 + 30)
+    return {"latencies": latencies}
+
+
+def receive_throughput(url: str, name: str, count: int) -> dict:
+    from tango_channels import Bus, Channel
+
+    bus = Bus(url)
+    channel = Channel(name, default_value=-1, bus=bus)
+    channel.value  # noqa: B018
+    times: list[float] = []
+    done = threading.Event()
+
+    def on_value(value: int) -> None:
+        times.append(time.perf_counter())
+        if value == count - 1:
+            done.set()
+
+    channel.register_callback(on_value)
+    print("READY", flush=True)
+    done.wait(120)
+    span = times[-1] - times[0] if len(times) > 1 else float("nan")
+    return {"received": len(times), "per_second": (len(times) - 1) / span}
+
+
+def hold_many(url: str, prefix: str, count: int) -> dict:
+    from tango_channels import Bus, Channel
+
+    bus = Bus(url)
+    held = [Channel(f"{prefix}.{i}", value=i, bus=bus) for i in range(count)]
+    deadline = time.monotonic() + 30
+    while any(c._unsent()[0] is not None for c in held) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("READY", flush=True)
+    sys.stdin.readline()
+    return {"held": len(held)}
+
+
+ROLES = {
+    "raw": receive_raw,
+    "channel": receive_channel,
+    "throughput": receive_throughput,
+    "hold": hold_many,
+}
+
+
+# ------------------------------------------------------------------ driver
+class Child:
+    def __init__(self, role: str, url: str, name: str, count: int) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                HERE,
+                "--role",
+                role,
+                "--redis",
+                url,
+                "--name",
+                name,
+                "--count",
+                str(count),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if line.strip() != "READY":
+            raise RuntimeError(f"{role} receiver did not start: {line!r}")
+
+    def result(self) -> dict:
+        out, _ = self.process.communicate(timeout=180)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def run_latency(url: str, count: int, rate: float, rounds: int) -> dict[str, list[float]]:
+    import redis
+
+    from tango_channels import Bus, Channel
+
+    client = redis.Redis.from_url(url)
+    bus = Bus(url)
+    results: dict[str, list[float]] = {"raw redis-py": [], "tango_channels": []}
+    period = 1.0 / rate
+    for round_ in range(rounds):
+        for label in results:
+            name = f"bench.latency.{round_}.{label}"
+            child = Child("raw" if label == "raw redis-py" else "channel", url, name, count)
+            channel = Channel(name, default_value=0.0, bus=bus) if label != "raw redis-py" else None
+            if channel is not None:
+                channel.value  # noqa: B018
+            pid = str(os.getpid())
+            next_send = time.perf_counter()
+            for _ in range(count):
+                next_send += period
+                # Sleep as a real process would (a busy loop would hold the GIL).
+                time.sleep(max(0.0, next_send - time.perf_counter()))
+                if channel is None:
+                    client.publish(name, pickle.dumps((pid, time.time(), 1.5), protocol=4))
+                else:
+                    channel.value = 1.5
+            results[label] += child.result()["latencies"]
+    bus.close()
+    return results
+
+
+def run_throughput(url: str, count: int) -> dict:
+    from tango_channels import Bus, Channel
+
+    bus = Bus(url)
+    child = Child("throughput", url, "bench.throughput", count)
+    channel = Channel("bench.throughput", bus=bus)
+    channel.value  # noqa: B018
+    started = time.perf_counter()
+    for i in range(count):
+        channel.value = i
+    sent = count / (time.perf_counter() - started)
+    result = child.result()
+    bus.close()
+    return {"sent_per_second": sent, **result}
+
+
+def run_startup(url: str, count: int) -> dict[str, float]:
+    from tango_channels import Bus, Channel
+
+    timings = {}
+    bus = Bus(url)
+    assert bus.wait_connected(5)
+    started = time.perf_counter()
+    channels = [Channel(f"bench.start.free.{i}", default_value=i, bus=bus) for i in range(count)]
+    assert [c.value for c in channels] == list(range(count))
+    timings["no holder (defaults)"] = time.perf_counter() - started
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            HERE,
+            "--role",
+            "hold",
+            "--redis",
+            url,
+            "--name",
+            "bench.start.held",
+            "--count",
+            str(count),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "READY"
+    started = time.perf_counter()
+    channels = [Channel(f"bench.start.held.{i}", default_value=-1, bus=bus) for i in range(count)]
+    values = [c.value for c in channels]
+    timings["another process holds them"] = time.perf_counter() - started
+    assert values == list(range(count)), "answers from the holder expected"
+    holder.communicate("\n", timeout=30)
+    bus.close()
+    return timings
+
+
+def start_redis() -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="bench-redis-")
+    server = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(500):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.01)
+    return server, f"redis://127.0.0.1:{port}/0"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--redis", help="Redis URL (default: start a private redis-server)")
+    parser.add_argument("--count", type=int, default=2000, help="values per latency round")
+    parser.add_argument("--rate", type=float, default=500.0, help="latency test rate, Hz")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
+    parser.add_argument("--name", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+
+    if options.role:
+        print(
+            json.dumps(ROLES[options.role](options.redis, options.name, options.count)), flush=True
+        )
+        return
+
+    server, url = (None, options.redis) if options.redis else start_redis()
+    try:
+        print(f"Redis: {url}; {os.cpu_count()} cores; Python {sys.version.split()[0]}")
+        print(
+            f"\n1. set -> callback latency, {options.rounds} x {options.count} values "
+            f"at {options.rate:g} Hz (ms)"
+        )
+        latency = run_latency(url, options.count, options.rate, options.rounds)
+        medians = {}
+        for label, values in latency.items():
+            medians[label] = statistics.median(values)
+            print(
+                f"   {label:16s} n={len(values):6d}  median {medians[label] * 1e3:6.3f}  "
+                f"p99 {percentile(values, 0.99) * 1e3:6.3f}"
+            )
+        overhead = medians["tango_channels"] / medians["raw redis-py"] - 1
+        print(f"   library overhead on the median: {overhead * 100:+.1f} % (target <= +10 %)")
+
+        print("\n2. one channel, distinct values as fast as the sender can set them")
+        result = run_throughput(url, 20_000)
+        print(
+            f"   sent {result['sent_per_second']:8.0f} values/s; received "
+            f"{result['received']} at {result['per_second']:8.0f} values/s (target >= 5000)"
+        )
+
+        print("\n3. 1,000 channels created and initialised (target < 200 ms)")
+        for label, seconds in run_startup(url, 1000).items():
+            print(f"   {label:28s} {seconds * 1e3:7.1f} ms")
+    finally:
+        if server is not None:
+            server.kill()
+
+
+if __name__ == "__main__":
+    main()
