@@ -1,0 +1,1 @@
+"""Deployment helpers: quick start, Tango database registration, launchers."""

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up tango-channels with its test dependencies and runs the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")"
+deploy/bootstrap.sh --test
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest tests "$@"
