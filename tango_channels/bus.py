@@ -138,7 +138,9 @@ class Bus:
     ``redis`` is a URL, a ``redis.Redis`` client (only its address is used), a
     :class:`~tango_channels.address.RedisAddress`, or ``None`` for the default resolution
     (``BEACON_HOST``, then ``REDIS_URL``, then localhost). ``timeout`` bounds every Redis round
-    trip and connection attempt.
+    trip and connection attempt. ``reader_context`` is entered by the reader task around its
+    whole life: the Tango device passes ``tango.EnsureOmniThread`` so that the events it pushes
+    from channel callbacks come from a thread omniORB knows.
     """
 
     def __init__(
@@ -150,6 +152,7 @@ class Bus:
         health_timeout: float = 1.5,
         limits: Limits = DEFAULT_LIMITS,
         client_name: str | None = None,
+        reader_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.address: RedisAddress = resolve(redis)
         self.sender_id = str(os.getpid())
@@ -186,6 +189,7 @@ class Bus:
         self._wakeup = self.runtime.event()
         self._warn = _RateLimitedWarning()
         self._reader_id: int | None = None
+        self._reader_context = reader_context or contextlib.nullcontext
         self._reader = self.runtime.spawn(self._run, name=f"tango-channels reader {self.address}")
 
     # ---------------------------------------------------------------- public
@@ -361,6 +365,10 @@ class Bus:
                 log.exception("state listener %r failed", fn)
 
     def _run(self) -> None:
+        with self._reader_context():
+            self._run_reader()
+
+    def _run_reader(self) -> None:
         self._reader_id = self.runtime.current()
         backoff = _Backoff()
         while not self._closed:

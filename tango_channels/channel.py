@@ -183,6 +183,11 @@ class Channel(_Participant):
     client or ``None`` (see :func:`tango_channels.address.resolve`); ``bus``: an explicit
     :class:`~tango_channels.bus.Bus` instead. ``self_updates=False``: callbacks skip the values
     this process set itself.
+
+    ``mirror=True`` (not in BLISS) makes a channel that only reflects what real holders say:
+    when nobody holds a value it does not adopt its default (nor BLISS's ``None``), so it never
+    answers another process's query with a value it made up. A bridge such as the Tango device
+    needs this: a BLISS session starting later must read its own default, not ours.
     """
 
     def __new__(
@@ -195,6 +200,7 @@ class Channel(_Participant):
         redis: Any = None,
         bus: Bus | None = None,
         self_updates: bool = True,
+        mirror: bool = False,
     ) -> Channel:
         bus = bus if bus is not None else bus_for(redis)
 
@@ -206,6 +212,8 @@ class Channel(_Participant):
             self._held: ValueMessage | None = None
             self._ready = bus.runtime.event()
             self._needs_query = value is None
+            self._mirror = mirror
+            self._nobody_holds = False
             if callback is not None:
                 self.register_callback(callback)
             return self
@@ -223,6 +231,7 @@ class Channel(_Participant):
         redis: Any = None,
         bus: Bus | None = None,
         self_updates: bool = True,
+        mirror: bool = False,
     ) -> None:
         # Runs at every Channel(name) of an existing channel too, as in BLISS.
         self._self_updates = self_updates
@@ -297,6 +306,8 @@ class Channel(_Participant):
             reason = bus.describe_state()
         elif query is None:
             reason = "not subscribed yet"
+        elif self._nobody_holds:
+            reason = "no process holds a value"
         elif query.expected is None:
             reason = "query sent, no answer yet"
         else:
@@ -328,6 +339,9 @@ class Channel(_Participant):
         return None, 0
 
     def _use_default(self) -> None:
+        if self._mirror:
+            self._nobody_holds = True
+            return
         with self._lock:
             if self._held is not None or self._closed:
                 return

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from support import wait_for
 from support.redis_server import wait_subscribers
 from tango_channels import Cache, Channel, EventChannel, clear_cache
 
@@ -232,3 +233,17 @@ def test_a_set_waits_for_nothing_but_is_seen_by_others(redis_server, make_peer, 
     channel = Channel(name, bus=bus)
     channel.value = [1, 2.5, "x"]
     assert peer.wait_event(lambda e: e["value"] == [1, 2.5, "x"])["type"] == "builtins.list"
+
+
+def test_a_mirror_never_makes_up_a_value(redis_server, make_peer, bus, unique):
+    """A bridge must not answer a BLISS query with a default it invented."""
+    name = f"{unique}.mirrored"
+    mirror = Channel(name, bus=bus, mirror=True, timeout=0.5)
+    with pytest.raises(TimeoutError, match="no process holds a value"):
+        mirror.value  # noqa: B018
+    wait_subscribers(redis_server.url, name)
+    newcomer = make_peer(redis_server.url)
+    newcomer.call("open", name=name, default="its own default")
+    assert newcomer.call("get", name=name)["value"] == "its own default"
+    newcomer.call("set", name=name, value="set by a holder")
+    wait_for(lambda: mirror.held is not None and mirror.held.value == "set by a holder")
