@@ -22,12 +22,12 @@ channel name, counts it and drops it.
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import datetime
-import io
 import math
-import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from . import safe_numpy
 from .layout import canonical_value_span
 from .messages import WIRE_MODULE, Query, Reply, ValueMessage
 from .opaque import Opaque, opaque_class
+from .unpickler import HashGuard, KeyTooComplex, unpickle
 
 __all__ = ["DecodeError", "Limits", "decode", "finish_value"]
 
@@ -66,6 +67,12 @@ class _WireValue:
         self.fields = fields
         return self
 
+    def __setstate__(self, state: Any) -> None:
+        # A namedtuple is never given state. Without this method ``BUILD`` would set the slot
+        # to anything; and ``BUILD`` on the class itself (which pickle then calls this function
+        # on, and fails) would replace the slot's descriptor for every later message.
+        raise DecodeError("_Value given a BUILD state")
+
 
 class _WireObject:
     """Target of ``_Query``/``_Reply``: plain objects whose ``BUILD`` state is their dict."""
@@ -84,6 +91,40 @@ class _WireReply(_WireObject):
     __slots__ = ()
 
 
+class _Function:
+    """An allowed function as a message sees it: callable, but it takes no ``BUILD`` state.
+
+    ``BUILD`` applied to a plain function writes into its ``__dict__`` and sets attributes such
+    as ``__defaults__``: a message could alter our own functions for every later message, or
+    grow their ``__dict__`` one message at a time.
+    """
+
+    __slots__ = ("_function",)
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self._function = function
+
+    def __call__(self, *args: Any) -> Any:
+        return self._function(*args)
+
+    def __setstate__(self, state: Any) -> None:
+        raise DecodeError("BUILD applied to a function")
+
+
+def _hashing(build: Callable[..., Any], pairs: bool = False) -> Callable[..., Any]:
+    """``build`` (set, frozenset, OrderedDict) checking what it will hash, first."""
+
+    def checked(*args: Any) -> Any:
+        if len(args) > 1:
+            raise DecodeError(f"{build.__name__} called with {len(args)} arguments")
+        items = list(args[0]) if args else []
+        HashGuard().check(item[0] if pairs and isinstance(item, tuple) else item for item in items)
+        return build(items)
+
+    checked.__name__ = build.__name__
+    return checked
+
+
 def _bytearray(*args: Any) -> bytearray:
     # bytearray(10**10) would allocate; only the forms pickle itself writes are accepted.
     if len(args) == 0:
@@ -100,12 +141,12 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     (WIRE_MODULE, "_Query"): _WireQuery,
     (WIRE_MODULE, "_Reply"): _WireReply,
     ("numpy", "ndarray"): safe_numpy.NdarrayRef,
-    ("numpy", "dtype"): safe_numpy.make_dtype,
+    ("numpy", "dtype"): _Function(safe_numpy.make_dtype),
     ("builtins", "complex"): complex,
-    ("builtins", "bytearray"): _bytearray,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "bytearray"): _Function(_bytearray),
+    ("builtins", "set"): _Function(_hashing(set)),
+    ("builtins", "frozenset"): _Function(_hashing(frozenset)),
+    ("collections", "OrderedDict"): _Function(_hashing(collections.OrderedDict, pairs=True)),
     ("datetime", "datetime"): datetime.datetime,
     ("datetime", "date"): datetime.date,
     ("datetime", "time"): datetime.time,
@@ -113,13 +154,20 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("datetime", "timezone"): datetime.timezone,
 }
 for _core in ("numpy.core", "numpy._core"):
-    _ALLOWED[(f"{_core}.multiarray", "_reconstruct")] = safe_numpy.reconstruct
-    _ALLOWED[(f"{_core}.multiarray", "scalar")] = safe_numpy.scalar
-    _ALLOWED[(f"{_core}.numeric", "_frombuffer")] = safe_numpy.frombuffer
+    _ALLOWED[(f"{_core}.multiarray", "_reconstruct")] = _Function(safe_numpy.reconstruct)
+    _ALLOWED[(f"{_core}.multiarray", "scalar")] = _Function(safe_numpy.scalar)
+    _ALLOWED[(f"{_core}.numeric", "_frombuffer")] = _Function(safe_numpy.frombuffer)
 
 # Top-level modules whose other globals are refused outright rather than kept opaque: a
 # message naming them is not a value of some class we lack, it is an attempt to call something.
-_REFUSED_ROOTS = frozenset(sys.stdlib_module_names) | {"numpy"}
+# Their Python 2 names count too: pickle maps ``__builtin__.eval``, ``copy_reg``... onto them, so
+# a BLISS process would run what we would otherwise hold and re-send as opaque.
+_PYTHON2_NAMES = {*_compat_pickle.IMPORT_MAPPING, *(m for m, _ in _compat_pickle.NAME_MAPPING)}
+_REFUSED_ROOTS = (
+    frozenset(sys.stdlib_module_names)
+    | {"numpy"}
+    | {name.partition(".")[0] for name in _PYTHON2_NAMES}
+)
 
 
 def _find_class(module: str, name: str) -> Any:
@@ -131,41 +179,6 @@ def _find_class(module: str, name: str) -> Any:
     return opaque_class(module, name)
 
 
-class _FastUnpickler(pickle.Unpickler):
-    """The C unpickler: only for messages that cannot contain explicit memo indices."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        return _find_class(module, name)
-
-
-class _DictMemoUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
-    """The pure-Python unpickler, whose memo is a dict.
-
-    The C unpickler sizes its memo array from the index a ``PUT``/``LONG_BINPUT`` opcode names:
-    a 16-byte message asking for index 2**30 makes it allocate and zero 16 GB. Protocol-4
-    picklers never write those opcodes (they use ``MEMOIZE``), so this slower path only serves
-    unusual or hostile messages.
-    """
-
-    def find_class(self, module: str, name: str) -> Any:
-        return _find_class(module, name)
-
-
-_PUT_OPCODES = (pickle.PUT[0], pickle.LONG_BINPUT[0])
-
-
-def _unpickle(data: bytes) -> Any:
-    file = io.BytesIO(data)
-    if any(op in data for op in _PUT_OPCODES):
-        unpickler: Any = _DictMemoUnpickler(file)
-    else:
-        unpickler = _FastUnpickler(file)
-    result = unpickler.load()
-    if file.tell() != len(data):
-        raise DecodeError(f"{len(data) - file.tell()} bytes after the end of the pickle")
-    return result
-
-
 _LEAVES = (
     type(None),
     bool,
@@ -175,6 +188,7 @@ _LEAVES = (
     str,
     bytes,
     bytearray,
+    datetime.datetime,  # not covered by date: the check is on the exact type
     datetime.date,
     datetime.time,
     datetime.timedelta,
@@ -266,22 +280,38 @@ def finish_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
         raise DecodeError(str(exc)) from exc
 
 
-def _value_message(raw: _WireValue, limits: Limits, data: bytes | None) -> ValueMessage:
+def _seconds(timestamp: Any) -> float | None:
+    """``timestamp`` as float seconds, or None when it is not a finite float or int."""
+    if type(timestamp) not in (float, int):
+        return None
+    try:
+        seconds = float(timestamp)
+    except OverflowError:  # an int beyond any float
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _value_message(
+    raw: _WireValue, limits: Limits, data: bytes | None, span: tuple[int, int] | None
+) -> ValueMessage:
     if len(raw.fields) != 3:
         raise DecodeError(f"_Value with {len(raw.fields)} fields instead of 3")
     sender_id, timestamp, value = raw.fields
     if not isinstance(sender_id, str):
         raise DecodeError(f"_Value sender id is a {type(sender_id).__name__}, not a str")
-    if type(timestamp) not in (float, int) or not math.isfinite(timestamp):
-        raise DecodeError(f"_Value timestamp {timestamp!r:.40} is not a finite number")
+    seconds = _seconds(timestamp)
+    if seconds is None:
+        shown = safe_numpy.short_repr(timestamp, 40)
+        raise DecodeError(f"_Value timestamp {shown} is not a finite number")
     value = finish_value(value, limits)
-    span = canonical_value_span(data) if data is not None else None
-    return ValueMessage(sender_id, float(timestamp), value, data if span else None, span)
+    return ValueMessage(sender_id, seconds, value, data if span else None, span)
 
 
 def _fields(obj: _WireObject, names: tuple[str, ...]) -> tuple[Any, ...]:
     state = getattr(obj, "state", None)
-    if not isinstance(state, dict) or tuple(sorted(state)) != tuple(sorted(names)):
+    # Looked up, not sorted: the keys of a hostile state need not be comparable with each other.
+    exact = isinstance(state, dict) and len(state) == len(names) and all(n in state for n in names)
+    if not exact:
         raise DecodeError(f"{type(obj).__name__[5:]} without exactly the fields {names}")
     values = tuple(state[n] for n in names)
     if not all(isinstance(v, str) for v in values[:2]):
@@ -295,18 +325,31 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ValueMessage | Query
     Raises :class:`DecodeError` for anything that is not a safe, well-formed ``_Value``,
     ``_Query`` or ``_Reply``.
     """
+    try:
+        return _decode(data, limits)
+    except DecodeError as exc:
+        reason = str(exc)
+    # A fresh error, raised outside the handler: the traceback of the failed attempt, and the
+    # half-built hostile objects its frames hold, are freed now rather than kept with it.
+    raise DecodeError(reason)
+
+
+def _decode(data: bytes, limits: Limits) -> ValueMessage | Query | Reply:
     if len(data) > limits.max_bytes:
         raise DecodeError(f"message of {len(data)} bytes exceeds {limits.max_bytes}")
     try:
-        raw = _unpickle(data)
+        span = canonical_value_span(data)
+        raw = unpickle(data, _find_class, span)
     except DecodeError:
         raise
-    except RecursionError as exc:
-        raise DecodeError("message nested too deeply") from exc
-    except Exception as exc:  # any failure of a hostile pickle is a decode error
-        raise DecodeError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+    except KeyTooComplex as exc:
+        raise DecodeError(str(exc)) from None
+    except RecursionError:
+        raise DecodeError("message nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of a hostile pickle is a decode error
+        raise DecodeError(f"{type(exc).__name__}: {exc}"[:300]) from None
     if isinstance(raw, _WireValue):
-        return _value_message(raw, limits, data)
+        return _value_message(raw, limits, data, span)
     if isinstance(raw, _WireQuery):
         return Query(*_fields(raw, ("name", "id")))
     if isinstance(raw, _WireReply):
@@ -314,6 +357,6 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ValueMessage | Query
         if value is not None:
             if not isinstance(value, _WireValue):
                 raise DecodeError("_Reply value is neither a _Value nor None")
-            value = _value_message(value, limits, None)
+            value = _value_message(value, limits, None, None)
         return Reply(name, query_id, value)
     raise DecodeError(f"not a channel message: a {type(raw).__name__}")

@@ -28,6 +28,7 @@ __all__ = [
     "reconstruct",
     "resolve",
     "scalar",
+    "short_repr",
 ]
 
 _CODE = re.compile(r"(b1|[iu][1248]|f[248]|c(8|16)|[US][0-9]{1,6})")
@@ -45,11 +46,63 @@ def _np() -> Any:
     return numpy
 
 
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, at a cost bounded by ``limit``.
+
+    Error messages quote values taken from the message, and ``repr`` of a hostile value does
+    not end: a list holding one list ten times, thirty levels deep, is a few hundred bytes of
+    pickle and 10**30 items of text (and an int of 5,000 digits makes ``repr`` raise). Builtin
+    containers are shown until the text is long enough, other objects by their type name.
+    """
+    parts: list[str] = []
+    room = limit
+
+    def put(text: str) -> bool:
+        nonlocal room
+        parts.append(text)
+        room -= len(text)
+        return room > 0
+
+    def show(item: Any, depth: int) -> bool:
+        kind = type(item)
+        if kind in (list, tuple, set, frozenset, dict) and depth < 8:
+            opening, closing = {list: "[]", tuple: "()", dict: "{}"}.get(kind, "{}")
+            items = item.items() if kind is dict else item
+            if not put(opening):
+                return False
+            for i, element in enumerate(items):
+                if i and not put(", "):
+                    return False
+                if kind is dict:
+                    if not (show(element[0], depth + 1) and put(": ")):
+                        return False
+                    element = element[1]
+                if not show(element, depth + 1):
+                    return False
+            return put(closing)
+        if kind is int:
+            return put(repr(item) if item.bit_length() <= 64 else "<int>")
+        if kind in (str, bytes):
+            return put(repr(item[:limit]))
+        if kind in (float, complex, bool, type(None)):
+            return put(repr(item))
+        return put(f"<{kind.__name__}>")
+
+    show(value, 0)
+    return "".join(parts)[:limit]
+
+
 class NdarrayRef:
     """Stands for the class ``numpy.ndarray`` inside a pickle; calling it is refused."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> NdarrayRef:
         raise UnsafeNumpy("numpy.ndarray may only appear as the argument of _reconstruct")
+
+    def __setstate__(self, state: Any) -> None:
+        # Never called on an instance (there are none). Its presence matters when ``BUILD``
+        # targets the class itself: pickle then calls this function with the state alone,
+        # which fails, instead of ``setattr(NdarrayRef, ...)`` for every later message.
+        raise UnsafeNumpy("numpy.ndarray takes no state")
 
 
 class PendingDtype:
@@ -63,12 +116,12 @@ class PendingDtype:
 
     def __setstate__(self, state: Any) -> None:
         if not (isinstance(state, tuple) and len(state) == 8 and state[0] == 3):
-            raise UnsafeNumpy(f"unsupported numpy dtype state {state!r:.80}")
+            raise UnsafeNumpy(f"unsupported numpy dtype state {short_repr(state)}")
         _, byteorder, subarray, names, fields, elsize, alignment, flags = state
         if byteorder not in _BYTEORDERS or (subarray, names, fields) != (None, None, None):
-            raise UnsafeNumpy(f"unsupported numpy dtype state {state!r:.80}")
+            raise UnsafeNumpy(f"unsupported numpy dtype state {short_repr(state)}")
         if not all(isinstance(v, int) for v in (elsize, alignment, flags)):
-            raise UnsafeNumpy(f"unsupported numpy dtype state {state!r:.80}")
+            raise UnsafeNumpy(f"unsupported numpy dtype state {short_repr(state)}")
         if elsize not in (-1, self.dtype.itemsize):
             raise UnsafeNumpy(f"numpy dtype {self.code!r} with item size {elsize}")
         if byteorder in ("<", ">") and self.dtype.byteorder != "|":
@@ -78,7 +131,7 @@ class PendingDtype:
 def make_dtype(code: Any, align: Any = False, copy: Any = True) -> PendingDtype:
     """Stand-in for ``numpy.dtype`` when unpickling: simple numeric and string types only."""
     if not isinstance(code, str) or not _CODE.fullmatch(code):
-        raise UnsafeNumpy(f"unsupported numpy dtype {code!r:.40}")
+        raise UnsafeNumpy(f"unsupported numpy dtype {short_repr(code, 40)}")
     return PendingDtype(code)
 
 
@@ -94,7 +147,7 @@ def _checked_shape(shape: Any) -> tuple[int, ...]:
         and len(shape) <= _MAX_DIMS
         and all(isinstance(n, int) and n >= 0 for n in shape)
     ):
-        raise UnsafeNumpy(f"bad numpy shape {shape!r:.80}")
+        raise UnsafeNumpy(f"bad numpy shape {short_repr(shape)}")
     return shape
 
 
@@ -123,7 +176,7 @@ class PendingArray:
 
     def __setstate__(self, state: Any) -> None:
         if not (isinstance(state, tuple) and len(state) == 5 and state[0] == 1):
-            raise UnsafeNumpy(f"unsupported numpy array state {state!r:.80}")
+            raise UnsafeNumpy(f"unsupported numpy array state {short_repr(state)}")
         _, shape, dtype, fortran, data = state
         if not isinstance(fortran, bool):
             raise UnsafeNumpy("bad numpy array order flag")
@@ -148,7 +201,7 @@ def scalar(dtype: Any, data: Any) -> Any:
 def frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> Any:
     """Stand-in for ``numpy.core.numeric._frombuffer`` (arrays pickled with protocol 5)."""
     if order not in ("C", "F"):
-        raise UnsafeNumpy(f"bad numpy array order {order!r:.10}")
+        raise UnsafeNumpy(f"bad numpy array order {short_repr(order, 10)}")
     return _array(buffer, dtype, shape, order == "F")
 
 
