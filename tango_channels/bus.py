@@ -138,9 +138,12 @@ class Bus:
     ``redis`` is a URL, a ``redis.Redis`` client (only its address is used), a
     :class:`~tango_channels.address.RedisAddress`, or ``None`` for the default resolution
     (``BEACON_HOST``, then ``REDIS_URL``, then localhost). ``timeout`` bounds every Redis round
-    trip and connection attempt. ``reader_context`` is entered by the reader task around its
-    whole life: the Tango device passes ``tango.EnsureOmniThread`` so that the events it pushes
-    from channel callbacks come from a thread omniORB knows.
+    trip and connection attempt. ``trusted_modules``: a held value naming classes (kept as
+    :class:`~tango_channels.opaque.Opaque`) is re-sent in answer to a query only if every one
+    of them is under these module prefixes; BLISS would import and run them when decoding it,
+    and whoever can publish on Redis chooses them. ``reader_context`` is entered by the
+    reader task around its whole life: the Tango device passes ``tango.EnsureOmniThread`` so
+    that the events it pushes from channel callbacks come from a thread omniORB knows.
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class Bus:
         limits: Limits = DEFAULT_LIMITS,
         client_name: str | None = None,
         reader_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+        trusted_modules: tuple[str, ...] = ("bliss.",),
     ) -> None:
         self.address: RedisAddress = resolve(redis)
         self.sender_id = str(os.getpid())
@@ -160,6 +164,7 @@ class Bus:
         self.health_interval = health_interval
         self.health_timeout = health_timeout
         self.limits = limits
+        self.trusted_modules = tuple(trusted_modules)
         self.client_name = client_name or f"tango-channels:{socket.gethostname()}:{os.getpid()}"
         self.stats = BusStats()
         self.runtime = current_runtime()
@@ -169,6 +174,7 @@ class Bus:
         self.disconnected_since: float | None = None
         self._state_listeners: list[Callable[[ConnectionState, str | None], None]] = []
         self._batch_hooks: list[Callable[[], None]] = []
+        self._decode_error_listeners: list[Callable[[str, str], None]] = []
 
         self._lock = threading.Lock()  # channel registry; never held across I/O
         self._sub_lock = self.runtime.io_lock()  # writes on the subscriber connection
@@ -218,6 +224,11 @@ class Bus:
 
     def remove_state_listener(self, fn: Callable[[ConnectionState, str | None], None]) -> None:
         self._state_listeners.remove(fn)
+
+    def add_decode_error_listener(self, fn: Callable[[str, str], None]) -> None:
+        """Call ``fn(channel_name, error)`` (in the reader) for each message dropped as
+        undecodable on a channel of this bus."""
+        self._decode_error_listeners.append(fn)
 
     def after_batch(self, fn: Callable[[], None]) -> None:
         """Call ``fn()`` in the reader after each batch of received messages."""
@@ -514,6 +525,8 @@ class Bus:
                 len(data),
                 exc,
             )
+            for fn in self._decode_error_listeners:
+                fn(name, str(exc))
             return
         if type(msg) is ValueMessage:
             self.stats.values += 1
@@ -524,6 +537,8 @@ class Bus:
                 self._own_query_ids.discard(msg.id)
                 return  # our own query: we do not answer ourselves
             held = participant._answer() if participant is not None else None
+            if held is not None and not self._may_resend(name, held):
+                held = None
             try:
                 reply = encode_reply(name, msg.id, held)
             except EncodeError as exc:
@@ -543,6 +558,19 @@ class Bus:
                     if participant is not None:
                         self._deliver(participant, msg.value)
                 self._check_query(query)
+
+    def _may_resend(self, name: str, held: ValueMessage) -> bool:
+        untrusted = sorted(c for c in held.classes if not c.startswith(self.trusted_modules))
+        if untrusted:
+            self._warn(
+                f"untrusted:{name}",
+                "channel %s: not re-sending a value naming %s (outside "
+                "the trusted modules %s); answered as not held",
+                name,
+                ", ".join(untrusted[:3]),
+                ", ".join(self.trusted_modules),
+            )
+        return not untrusted
 
     def _deliver(self, participant: _Participant, msg: ValueMessage) -> None:
         try:

@@ -249,6 +249,11 @@ class Channel(_Participant):
         return self._default_value
 
     @property
+    def settled(self) -> bool:
+        """Whether the first value is known: held, or every holder answered without one."""
+        return self._held is not None or self._nobody_holds
+
+    @property
     def held(self) -> ValueMessage | None:
         """The held value with its sender and timestamp, or None; never waits."""
         return self._held

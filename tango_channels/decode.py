@@ -207,9 +207,14 @@ class _Finisher:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.done: dict[int, tuple[Any, int]] = {}
+        self.classes: set[str] = set()  # the opaque classes the value names
 
     def __call__(self, obj: Any, depth: int = 0) -> tuple[Any, int]:
-        if type(obj) in _LEAVES or isinstance(obj, type):
+        if type(obj) in _LEAVES:
+            return obj, 1
+        if isinstance(obj, type):
+            if issubclass(obj, Opaque):  # a class itself, as a value
+                self.classes.add(f"{obj.wire_module}.{obj.wire_qualname}")
             return obj, 1
         key = id(obj)
         seen = self.done.get(key)
@@ -259,6 +264,7 @@ class _Finisher:
                 obj = type(obj)(items)
             return obj, size + 1
         if isinstance(obj, Opaque):
+            self.classes.add(obj.class_path)
             (args, kwargs, state, items, dict_items), size, _ = self._many(
                 (obj.args, obj.kwargs, obj.state, obj.items, obj.dict_items), depth
             )
@@ -270,12 +276,14 @@ class _Finisher:
         raise DecodeError(f"unexpected {type(obj).__name__} object in a value")
 
 
-def finish_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
-    """The decoded value with numpy objects completed; :class:`DecodeError` past limits."""
+def finish_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, frozenset[str]]:
+    """The decoded value with numpy objects completed, and the opaque classes it names;
+    :class:`DecodeError` past limits."""
     if type(value) in _LEAVES:
-        return value
+        return value, frozenset()
+    finisher = _Finisher(limits)
     try:
-        return _Finisher(limits)(value)[0]
+        return finisher(value)[0], frozenset(finisher.classes)
     except (safe_numpy.UnsafeNumpy, TypeError) as exc:
         raise DecodeError(str(exc)) from exc
 
@@ -303,8 +311,8 @@ def _value_message(
     if seconds is None:
         shown = safe_numpy.short_repr(timestamp, 40)
         raise DecodeError(f"_Value timestamp {shown} is not a finite number")
-    value = finish_value(value, limits)
-    return ValueMessage(sender_id, seconds, value, data if span else None, span)
+    value, classes = finish_value(value, limits)
+    return ValueMessage(sender_id, seconds, value, data if span else None, span, classes)
 
 
 def _fields(obj: _WireObject, names: tuple[str, ...]) -> tuple[Any, ...]:

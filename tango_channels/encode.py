@@ -77,12 +77,18 @@ def _wire_name(obj: Any) -> tuple[str, str] | None:
 class _WirePickler(pickle._Pickler):  # type: ignore[name-defined,misc]
     """The standard pure-Python pickler, naming globals as a BLISS process would."""
 
+    def __init__(self, file: io.BytesIO, protocol: int) -> None:
+        super().__init__(file, protocol)
+        self.opaque_classes: set[str] = set()
+
     def save_global(self, obj: Any, name: str | None = None) -> None:
         names = _wire_name(obj)
         if names is None:
             super().save_global(obj, name)
             return
         module, qualname = names
+        if isinstance(obj, type) and issubclass(obj, Opaque):
+            self.opaque_classes.add(f"{module}.{qualname}")
         # As CPython does at protocol 4: both names memoised (module names by identity, hence
         # the interned strings), STACK_GLOBAL, then the global itself memoised.
         self.save(module)
@@ -92,14 +98,20 @@ class _WirePickler(pickle._Pickler):  # type: ignore[name-defined,misc]
 
 
 def _dumps(message: Any) -> bytes:
+    return _dumps_recording(message)[0]
+
+
+def _dumps_recording(message: Any) -> tuple[bytes, frozenset[str]]:
+    """The message's bytes and the opaque classes they name."""
     buffer = io.BytesIO()
+    pickler = _WirePickler(buffer, 4)
     try:
-        _WirePickler(buffer, 4).dump(message)
+        pickler.dump(message)
     except RecursionError as exc:
         raise EncodeError("value nested too deeply to send") from exc
     except (pickle.PicklingError, TypeError, AttributeError, ValueError) as exc:
         raise EncodeError(f"value cannot be sent: {exc}") from exc
-    return buffer.getvalue()
+    return buffer.getvalue(), frozenset(pickler.opaque_classes)
 
 
 class _NotPlain(Exception):
@@ -141,12 +153,13 @@ def _float_op(value: float) -> bytes:
 def encode_value(sender_id: str, timestamp: float, value: Any) -> ValueMessage:
     """The ``_Value(sender_id, timestamp, value)`` message, with its bytes and value span."""
     ops = _plain_value_ops(value, (_WIRE_NAME, _ENVELOPE_NAMES[_Value][1], _Value, sender_id))
+    classes: frozenset[str] = frozenset()
     if ops is not None:
         head = VALUE_HEAD + str_op(sender_id) + b"\x94" + _float_op(timestamp)
         wire = frame(head + ops + VALUE_TAIL)
     else:
-        wire = _dumps(_Value(sender_id, timestamp, value))
-    return ValueMessage(sender_id, timestamp, value, wire, canonical_value_span(wire))
+        wire, classes = _dumps_recording(_Value(sender_id, timestamp, value))
+    return ValueMessage(sender_id, timestamp, value, wire, canonical_value_span(wire), classes)
 
 
 def encode_query(name: str, query_id: str) -> bytes:

@@ -29,7 +29,8 @@ class ValueMessage(NamedTuple):
     ``span`` the byte range of ``value`` inside it, when the message has BLISS's canonical
     layout. A reply re-sends exactly those bytes, so that a value we could only keep as an
     :class:`~tango_channels.opaque.Opaque` (a BLISS ``AxisState``, say) reaches the next BLISS
-    process unchanged.
+    process unchanged. ``classes`` are the dotted paths of the opaque classes the value names:
+    BLISS would import and run them when it decodes the value.
     """
 
     sender_id: str
@@ -37,6 +38,7 @@ class ValueMessage(NamedTuple):
     value: Any
     wire: bytes | None = None
     span: tuple[int, int] | None = None
+    classes: frozenset[str] = frozenset()
 
     def is_newer_than(self, other: ValueMessage | None) -> bool:
         """BLISS's rule: a value replaces the held one only if strictly newer."""

@@ -188,3 +188,28 @@ def test_event_channels_both_ways(redis_server, bliss, bus, unique):
     assert peer.wait_event(lambda e: e["value"] == [{"kind": "from us"}])
     peer.call("post", name=name, value={"kind": "from bliss"})
     assert got.wait(10)
+
+
+def test_values_naming_untrusted_classes_are_not_re_sent(redis_server, bliss, make_bus, unique):
+    """What BLISS would import and run is only passed on for classes under bliss.*."""
+    from tango_channels import Bus
+
+    name = f"{unique}.payload"
+    publisher = make_bus(redis_server.url)
+    holder = Bus(redis_server.url)  # trusts bliss.* only (the default)
+    try:
+        ours = Channel(name, bus=holder, mirror=True)
+        wait_subscribers(redis_server.url, name)
+        # An object of a class from somewhere else (it could be gevent.subprocess.Popen).
+        from tango_channels.opaque import opaque_class
+
+        thing = opaque_class("elsewhere.module", "Thing")("argument")
+        thing._called = True
+        publisher.publish(name, thing)
+        wait_for(lambda: ours.held is not None)
+        assert ours.held.classes == {"elsewhere.module.Thing"}
+        peer = bliss()
+        peer.call("open", name=name, default="its default")
+        assert peer.call("get", name=name)["value"] == "its default"
+    finally:
+        holder.close()
