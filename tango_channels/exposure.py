@@ -169,15 +169,20 @@ class Exposure:
                 (e for e in self._entries.values() if not e.attribute), key=lambda e: e.name
             )
 
-    def settled(self) -> bool:
-        """Whether every configured channel has its first answer (a value, or nobody
-        holding one); glob matches found later don't count."""
+    def settled(self, names: list[str] | None = None) -> bool:
+        """Whether the channels (all, or ``names``) have their first answer: a value, or
+        nobody holding one."""
         with self._lock:
-            return all(e.channel.settled for e in self._entries.values())
+            entries = (
+                [self._entries[n] for n in names if n in self._entries]
+                if names
+                else list(self._entries.values())
+            )
+        return all(e.channel.settled for e in entries)
 
-    def wait_settled(self, timeout: float) -> bool:
+    def wait_settled(self, timeout: float, names: list[str] | None = None) -> bool:
         deadline = time.monotonic() + timeout
-        while not self.settled():
+        while not self.settled(names):
             if time.monotonic() > deadline or not self.bus.connected:
                 return False
             time.sleep(0.01)

@@ -1,0 +1,1 @@
+"""Tango device classes: BeaconChannels."""

@@ -1,0 +1,135 @@
+"""A BeaconChannels device in its own process, and real event subscriptions to it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import tango
+
+from support.redis_server import free_port
+
+DEVICE = "test/beacon/1"
+_instances = 0
+BEACON_CHANNELS = shutil.which("BeaconChannels", path=os.path.dirname(sys.executable)) or (
+    "BeaconChannels"
+)
+
+
+@contextlib.contextmanager
+def running_device(
+    properties: dict[str, Any], workdir: Path | None = None
+) -> Iterator[tuple[tango.DeviceProxy, str]]:
+    """``BeaconChannels <instance>`` started as an operator would (the console script), with a
+    file database holding ``properties``, listening on 127.0.0.1 (events need an address).
+    Yields a proxy and the device's full address, for other processes and clients."""
+    global _instances
+    _instances += 1
+    instance = f"t{os.getpid()}x{_instances}"
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="beacon-channels-"))
+    db_file = workdir / f"{instance}.db"
+    db_file.write_text(f"BeaconChannels/{instance}/DEVICE/BeaconChannels: {DEVICE}\n")
+    tango.Database(str(db_file)).put_device_property(
+        DEVICE, {k: v if isinstance(v, list) else [str(v)] for k, v in properties.items()}
+    )
+    port = free_port()
+    log_path = workdir / f"{instance}.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [
+                BEACON_CHANNELS,
+                instance,
+                f"-file={db_file}",
+                "-ORBendPoint",
+                f"giop:tcp:127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    access = f"tango://127.0.0.1:{port}/{DEVICE}#dbase=no"
+    try:
+        proxy = _wait_for_device(access, server, log_path)
+        yield proxy, access
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_for_device(access: str, server: subprocess.Popen[bytes], log: Path) -> tango.DeviceProxy:
+    deadline = time.monotonic() + 60
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(
+                f"BeaconChannels exited ({server.returncode}):\n{log.read_text()[-3000:]}"
+            )
+        try:
+            proxy = tango.DeviceProxy(access)  # a new proxy: a failed one waits a second
+            proxy.ping()
+            return proxy
+        except tango.DevFailed:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"BeaconChannels did not start:\n{log.read_text()[-3000:]}"
+                ) from None
+            time.sleep(0.1)
+
+
+class Events:
+    """Events of one attribute, from a real ``subscribe_event``, in a queue."""
+
+    def __init__(
+        self,
+        proxy: tango.DeviceProxy,
+        attribute: str,
+        kind: tango.EventType = tango.EventType.CHANGE_EVENT,
+    ) -> None:
+        self.queue: queue.Queue[tango.EventData] = queue.Queue()
+        self.proxy = proxy
+        self.id = proxy.subscribe_event(attribute, kind, self.queue.put)
+
+    def next(self, timeout: float = 10) -> tango.EventData:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no event within {timeout} s") from None
+
+    def wait(
+        self, predicate: Callable[[tango.EventData], bool], timeout: float = 10
+    ) -> tango.EventData:
+        """The first event matching ``predicate`` (others before it are dropped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.next(max(0.0, deadline - time.monotonic()))
+            if predicate(event):
+                return event
+
+    def value_is(self, expected: Any) -> Callable[[tango.EventData], bool]:
+        def check(event: tango.EventData) -> bool:
+            return not event.err and _equal(event.attr_value.value, expected)
+
+        return check
+
+    def close(self) -> None:
+        with contextlib.suppress(tango.DevFailed):
+            self.proxy.unsubscribe_event(self.id)
+
+
+def _equal(value: Any, expected: Any) -> bool:
+    import numpy
+
+    if isinstance(value, numpy.ndarray) or isinstance(expected, numpy.ndarray):
+        return numpy.array_equal(value, expected)
+    return value == expected
