@@ -1,0 +1,241 @@
+"""Speed of the BeaconChannels device, measured against its floor in the same run.
+
+    python bench/device_bench.py [--rate HZ] [--count N] [--channels N]
+
+Starts its own redis-server, device servers (file databases, loopback) and client processes,
+then prints:
+
+1. end-to-end latency, a process sets a channel -> a Tango client's change-event callback
+   (event time - the channel value's source timestamp), median and p99; and its floor: the
+   raw channel hop (set -> callback between two processes) plus a bare PyTango device pushing
+   events from a thread (push timestamp -> client callback), at the same rate;
+2. ``read_attribute`` round trip on a BeaconChannels attribute vs the bare device's;
+3. a device with ``--channels`` channels held by another process: time from starting the
+   server to every attribute readable, and the server's RSS then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import tango
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from deploy.local_redis import LocalRedis  # noqa: E402
+from tango_channels import Bus, Channel  # noqa: E402
+
+WORK = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A device server (BeaconChannels, or the bare device) with a file database."""
+
+    def __init__(self, command: list[str], server: str, cls: str, device: str,
+                 properties: dict[str, list[str]]) -> None:
+        instance = f"b{os.getpid()}x{free_port()}"
+        db = WORK / f"{instance}.db"
+        db.write_text(f"{server}/{instance}/DEVICE/{cls}: {device}\n")
+        if properties:
+            tango.Database(str(db)).put_device_property(device, properties)
+        self.port = free_port()
+        self.access = f"tango://127.0.0.1:{self.port}/{device}#dbase=no"
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [*command, instance, f"-file={db}", "-ORBendPoint", f"giop:tcp:127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=open(WORK / f"{instance}.log", "wb"),  # noqa: SIM115
+        )
+        self.proxy = self._connect()
+
+    def _connect(self) -> tango.DeviceProxy:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                proxy = tango.DeviceProxy(self.access)
+                proxy.ping()
+                proxy.set_timeout_millis(30_000)
+                return proxy
+            except tango.DevFailed:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("server did not start") from None
+                time.sleep(0.05)
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def beacon_channels(properties: dict[str, list[str]]) -> Server:
+    executable = Path(sys.executable).with_name("BeaconChannels")
+    return Server([str(executable)], "BeaconChannels", "BeaconChannels", "bench/beacon/1",
+                  properties)
+
+
+def bare_device() -> Server:
+    return Server([sys.executable, str(HERE / "bare_device.py")], "BareDevice", "BareDevice",
+                  "bench/bare/1", {})
+
+
+# --------------------------------------------------------------- client processes
+CLIENT = r"""
+import json, sys, time, tango
+access, attribute, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+latencies = []
+def on_event(event):
+    if not event.err and event.attr_value is not None:
+        latencies.append(time.time() - event.attr_value.time.totime())
+proxy = tango.DeviceProxy(access)
+proxy.subscribe_event(attribute, tango.EventType.CHANGE_EVENT, on_event)
+print("READY", flush=True)
+deadline = time.time() + count / 50 + 60
+while len(latencies) < count + 1 and time.time() < deadline:
+    time.sleep(0.05)
+print(json.dumps(latencies[1:]), flush=True)   # the first is the subscription's own read
+"""
+
+
+def event_client(access: str, attribute: str, count: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-c", CLIENT, access, attribute, str(count)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "READY"
+    return process
+
+
+def result(process: subprocess.Popen[str]) -> list[float]:
+    out, _ = process.communicate(timeout=300)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def channel_hop(url: str, rate: float, count: int) -> list[float]:
+    """Raw channel hop: set here -> callback in another process (bench/channel_bench.py)."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "channel_bench.py"), "--role", "channel", "--redis", url,
+         "--name", "bench.hop", "--count", str(count)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "READY"
+    bus = Bus(url)
+    channel = Channel("bench.hop", default_value=0.0, bus=bus)
+    channel.value  # noqa: B018
+    paced(rate, count, lambda i: setattr(channel, "value", float(i)))
+    out, _ = process.communicate(timeout=300)
+    bus.close()
+    return json.loads(out.strip().splitlines()[-1])["latencies"]
+
+
+def paced(rate: float, count: int, action) -> None:
+    period, next_at = 1.0 / rate, time.perf_counter()
+    for i in range(count):
+        next_at += period
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+        action(i)
+
+
+def read_round_trip(proxy: tango.DeviceProxy, attribute: str, count: int) -> list[float]:
+    for _ in range(200):
+        proxy.read_attribute(attribute)
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        proxy.read_attribute(attribute)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def show(label: str, values: list[float]) -> tuple[float, float]:
+    median, p99 = statistics.median(values), percentile(values, 0.99)
+    print(f"   {label:44s} n={len(values):5d}  median {median * 1e3:6.3f}  p99 {p99 * 1e3:6.3f}")
+    return median, p99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--channels", type=int, default=10_000)
+    options = parser.parse_args()
+    redis = LocalRedis()
+    bus = Bus(redis.url)
+    servers: list[Server] = []
+    try:
+        print(f"Redis {redis.url}; {os.cpu_count()} cores; results in ms")
+        # ---------------------------------------------------------------- 1. latency
+        position = Channel("bench.e2e.position", value=0.0, bus=bus)
+        device = beacon_channels({"RedisUrl": [redis.url], "Channels": ["bench.e2e.position"]})
+        servers.append(device)
+        bare = bare_device()
+        servers.append(bare)
+        attribute = device.proxy.AttributeName("bench.e2e.position")
+
+        print(f"\n1. set -> Tango change event, {options.count} values at {options.rate:g} Hz")
+        hop = show("floor: raw channel hop (set -> callback)",
+                   channel_hop(redis.url, options.rate, options.count))
+        client = event_client(bare.access, "value", options.count)
+        bare.proxy.Start(options.rate)
+        push = show("floor: bare device push -> client event", result(client))
+        bare.proxy.Stop()
+        client = event_client(device.access, attribute, options.count)
+        paced(options.rate, options.count, lambda i: setattr(position, "value", float(i + 1)))
+        e2e = show("BeaconChannels: set -> client event", result(client))
+        floor = (hop[0] + push[0], hop[1] + push[1])
+        print(f"   floor (sum)                                         median {floor[0] * 1e3:6.3f}"
+              f"  p99 {floor[1] * 1e3:6.3f}")
+        print(f"   ratio to the floor: median {e2e[0] / floor[0]:.2f}x, p99 {e2e[1] / floor[1]:.2f}x"
+              " (target <= 1.1x)")
+
+        # ---------------------------------------------------------------- 2. reads
+        print("\n2. read_attribute round trip, 2000 reads")
+        bare_read = show("bare thread-mode device", read_round_trip(bare.proxy, "value", 2000))
+        ours = show("BeaconChannels attribute",
+                    read_round_trip(device.proxy, attribute, 2000))
+        print(f"   ratio: median {ours[0] / bare_read[0]:.2f}x (target <= 1.2x)")
+
+        # ---------------------------------------------------------------- 3. many channels
+        print(f"\n3. {options.channels} channels on one device (held by another process)")
+        names = [f"bench.many.{i:05d}" for i in range(options.channels)]
+        held = [Channel(n, value=float(i), bus=bus) for i, n in enumerate(names)]
+        while any(c._unsent()[0] is not None for c in held):
+            time.sleep(0.05)
+        many = beacon_channels({"RedisUrl": [redis.url], "Channels": names})
+        servers.append(many)
+        listed = len(many.proxy.ChannelNames)
+        ready = time.perf_counter() - many.started
+        last = many.proxy.read_attribute(many.proxy.AttributeName(names[-1])).value
+        print(f"   server start -> {listed} attributes readable: {ready:.2f} s (target < 5 s); "
+              f"RSS {many.rss_mb():.0f} MB (target < 300 MB); last value {last}")
+    finally:
+        for server in servers:
+            server.stop()
+        bus.close()
+        redis.stop()
+        threading.Event().wait(0.1)
+
+
+if __name__ == "__main__":
+    main()
