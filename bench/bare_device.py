@@ -40,8 +40,9 @@ class BareDevice(Device):
             period = 1.0 / rate
             while not self._stop.wait(period):
                 self._value += 1.0
-                self.push_change_event("value", self._value, time.time(),
-                                       tango.AttrQuality.ATTR_VALID)
+                self.push_change_event(
+                    "value", self._value, time.time(), tango.AttrQuality.ATTR_VALID
+                )
 
 
 if __name__ == "__main__":

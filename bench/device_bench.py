@@ -53,8 +53,14 @@ def free_port() -> int:
 class Server:
     """A device server (BeaconChannels, or the bare device) with a file database."""
 
-    def __init__(self, command: list[str], server: str, cls: str, device: str,
-                 properties: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        server: str,
+        cls: str,
+        device: str,
+        properties: dict[str, list[str]],
+    ) -> None:
         instance = f"b{os.getpid()}x{free_port()}"
         db = WORK / f"{instance}.db"
         db.write_text(f"{server}/{instance}/DEVICE/{cls}: {device}\n")
@@ -65,7 +71,8 @@ class Server:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [*command, instance, f"-file={db}", "-ORBendPoint", f"giop:tcp:127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=open(WORK / f"{instance}.log", "wb"),  # noqa: SIM115
+            stdout=subprocess.DEVNULL,
+            stderr=open(WORK / f"{instance}.log", "wb"),  # noqa: SIM115
         )
         self.proxy = self._connect()
 
@@ -95,13 +102,19 @@ class Server:
 
 def beacon_channels(properties: dict[str, list[str]]) -> Server:
     executable = Path(sys.executable).with_name("BeaconChannels")
-    return Server([str(executable)], "BeaconChannels", "BeaconChannels", "bench/beacon/1",
-                  properties)
+    return Server(
+        [str(executable)], "BeaconChannels", "BeaconChannels", "bench/beacon/1", properties
+    )
 
 
 def bare_device() -> Server:
-    return Server([sys.executable, str(HERE / "bare_device.py")], "BareDevice", "BareDevice",
-                  "bench/bare/1", {})
+    return Server(
+        [sys.executable, str(HERE / "bare_device.py")],
+        "BareDevice",
+        "BareDevice",
+        "bench/bare/1",
+        {},
+    )
 
 
 # --------------------------------------------------------------- client processes
@@ -123,8 +136,11 @@ print(json.dumps(latencies[1:]), flush=True)   # the first is the subscription's
 
 
 def event_client(access: str, attribute: str, count: int) -> subprocess.Popen[str]:
-    process = subprocess.Popen([sys.executable, "-c", CLIENT, access, attribute, str(count)],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, access, attribute, str(count)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None and process.stdout.readline().strip() == "READY"
     return process
 
@@ -137,8 +153,21 @@ def result(process: subprocess.Popen[str]) -> list[float]:
 def channel_hop(url: str, rate: float, count: int) -> list[float]:
     """Raw channel hop: set here -> callback in another process (bench/channel_bench.py)."""
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "channel_bench.py"), "--role", "channel", "--redis", url,
-         "--name", "bench.hop", "--count", str(count)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(HERE / "channel_bench.py"),
+            "--role",
+            "channel",
+            "--redis",
+            url,
+            "--name",
+            "bench.hop",
+            "--count",
+            str(count),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None and process.stdout.readline().strip() == "READY"
     bus = Bus(url)
     channel = Channel("bench.hop", default_value=0.0, bus=bus)
@@ -194,8 +223,10 @@ def main() -> None:
         attribute = device.proxy.AttributeName("bench.e2e.position")
 
         print(f"\n1. set -> Tango change event, {options.count} values at {options.rate:g} Hz")
-        hop = show("floor: raw channel hop (set -> callback)",
-                   channel_hop(redis.url, options.rate, options.count))
+        hop = show(
+            "floor: raw channel hop (set -> callback)",
+            channel_hop(redis.url, options.rate, options.count),
+        )
         client = event_client(bare.access, "value", options.count)
         bare.proxy.Start(options.rate)
         push = show("floor: bare device push -> client event", result(client))
@@ -204,16 +235,19 @@ def main() -> None:
         paced(options.rate, options.count, lambda i: setattr(position, "value", float(i + 1)))
         e2e = show("BeaconChannels: set -> client event", result(client))
         floor = (hop[0] + push[0], hop[1] + push[1])
-        print(f"   floor (sum)                                         median {floor[0] * 1e3:6.3f}"
-              f"  p99 {floor[1] * 1e3:6.3f}")
-        print(f"   ratio to the floor: median {e2e[0] / floor[0]:.2f}x, p99 {e2e[1] / floor[1]:.2f}x"
-              " (target <= 1.1x)")
+        print(
+            f"   {'floor (sum)':44s}          median {floor[0] * 1e3:6.3f}  "
+            f"p99 {floor[1] * 1e3:6.3f}"
+        )
+        print(
+            f"   ratio to the floor: median {e2e[0] / floor[0]:.2f}x, "
+            f"p99 {e2e[1] / floor[1]:.2f}x (target <= 1.1x)"
+        )
 
         # ---------------------------------------------------------------- 2. reads
         print("\n2. read_attribute round trip, 2000 reads")
         bare_read = show("bare thread-mode device", read_round_trip(bare.proxy, "value", 2000))
-        ours = show("BeaconChannels attribute",
-                    read_round_trip(device.proxy, attribute, 2000))
+        ours = show("BeaconChannels attribute", read_round_trip(device.proxy, attribute, 2000))
         print(f"   ratio: median {ours[0] / bare_read[0]:.2f}x (target <= 1.2x)")
 
         # ---------------------------------------------------------------- 3. many channels
@@ -227,8 +261,10 @@ def main() -> None:
         listed = len(many.proxy.ChannelNames)
         ready = time.perf_counter() - many.started
         last = many.proxy.read_attribute(many.proxy.AttributeName(names[-1])).value
-        print(f"   server start -> {listed} attributes readable: {ready:.2f} s (target < 5 s); "
-              f"RSS {many.rss_mb():.0f} MB (target < 300 MB); last value {last}")
+        print(
+            f"   server start -> {listed} attributes readable: {ready:.2f} s (target < 5 s); "
+            f"RSS {many.rss_mb():.0f} MB (target < 300 MB); last value {last}"
+        )
     finally:
         for server in servers:
             server.stop()
