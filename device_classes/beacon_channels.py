@@ -42,6 +42,7 @@ __all__ = ["BeaconChannels", "main"]
 log = logging.getLogger("BeaconChannels")
 
 STATIC_ATTRIBUTES = ["State", "Status", "ChannelNames"]
+_NO_VALUE: Any = object()  # in the read cache: no value yet (the read says why)
 INITIAL_WAIT = 5.0  # seconds init_device waits for the first values (types) of its channels
 ADD_WAIT = 2.0  # the same for AddChannel (within a client's default 3 s timeout)
 
@@ -99,7 +100,8 @@ class BeaconChannels(Device):
             self._shown: dict[str, tuple[str, str, str]] = {}  # -> (attribute, channel, kind)
             self._retired: dict[str, str] = {}  # attribute (lower case) -> why
             self._entries: dict[str, Exposed] = {}
-        self._cache: dict[str, tuple[Any, float, AttrQuality, tango.DevFailed | None]] = {}
+        # attribute (lower case) -> (value, timestamp, quality, error for readers)
+        self._cache: dict[str, tuple[Any, float, AttrQuality, Any]] = {}
         self._started = time.time()
         self._last_error: tuple[float, str] | None = None
         self.bus: Bus | None = None
@@ -239,12 +241,15 @@ class BeaconChannels(Device):
                 )
                 self._push(entry.attribute, failed)
                 continue
+            failed = None
             if sample.value is None:
                 value, quality = ttype.placeholder(), AttrQuality.ATTR_INVALID
+                if sample.missing:  # a read says why (see read_channel); events: INVALID
+                    failed = _NO_VALUE
             else:
                 value = ttype.to_tango(sample.value)
                 quality = AttrQuality.ATTR_VALID if sample.valid else AttrQuality.ATTR_INVALID
-            self._cache[key] = (value, sample.timestamp, quality, None)
+            self._cache[key] = (value, sample.timestamp, quality, failed)
             self._push(entry.attribute, value, sample.timestamp, quality)
 
     def _push(self, name: str, *event: Any) -> None:
@@ -283,6 +288,15 @@ class BeaconChannels(Device):
         value, timestamp, quality, failed = self._cache.get(
             attr.get_name().lower(), (None, 0.0, AttrQuality.ATTR_INVALID, None)
         )
+        if failed is _NO_VALUE:  # why, as of now: it changes as holders answer
+            entry = self._entries.get(attr.get_name().lower())
+            channel = entry.name if entry is not None else attr.get_name()
+            why = entry.channel.why_no_value() if entry is not None else "not exposed"
+            tango.Except.throw_exception(
+                "BeaconChannels_NoValue",
+                f"channel {channel} has no value yet ({why})",
+                f"BeaconChannels {self.get_name()}",
+            )
         if failed is not None:
             raise failed
         if value is None:  # created a moment ago, no sample cached yet
@@ -434,6 +448,15 @@ class BeaconChannels(Device):
                 )
                 count += f"; {len(pending)} waiting for a first value to set their type ({names})"
             lines.append(count + ".")
+            missing = [e for e in exposed if e.sample.missing]
+            if missing:
+                names = ", ".join(e.name for e in missing[:5]) + (
+                    ", ..." if len(missing) > 5 else ""
+                )
+                lines.append(
+                    f"{len(missing)} channels have no value yet ({names}): "
+                    f"{missing[0].channel.why_no_value()}."
+                )
             errors = [e for e in exposed if e.sample.error]
             if errors:
                 lines.append(

@@ -42,13 +42,14 @@ class Sample:
     """What an attribute shows: a value of its kind, the source timestamp, and whether to
     trust it. ``error`` (a value that doesn't fit, an undecodable message) is an error for
     readers; ``note`` says why a sample without error is not valid (no value yet, the value is
-    None, Redis unreachable)."""
+    None, Redis unreachable); ``missing`` marks "no value yet", which readers are told."""
 
     value: Any
     timestamp: float
     valid: bool
     error: str | None = None
     note: str | None = None
+    missing: bool = False
 
 
 class Exposed:
@@ -345,7 +346,14 @@ class Exposure:
     def _sample(self, entry: Exposed) -> Sample:
         held = entry.channel.held
         if held is None:
-            return Sample(None, time.time(), False, note=entry.channel.why_no_value())
+            why = entry.channel.why_no_value()
+            return Sample(
+                None,
+                time.time(),
+                False,
+                note=f"channel {entry.name} has no value yet ({why})",
+                missing=True,
+            )
         if entry.decode_error:
             return Sample(None, held.timestamp, False, error=entry.decode_error)
         if held.value is None:

@@ -12,8 +12,10 @@ Examples::
 
 Words are split as a POSIX shell would (quotes group words). A glob (``*``, ``?``, ``[...]``)
 exposes every live channel it matches. Blank lines and lines starting with ``#`` are ignored.
-``default`` is the value :meth:`ClearCache` restores; it is never offered to other processes
-as the channel's value. Errors say what is wrong and quote the line.
+``default`` is the value :meth:`ClearCache` restores: JSON (``default=0.5``, ``default=null``,
+``default='{"gain": 2}'``), or plain text for a string (``default=none`` is the string
+``"none"``). It is never offered to other processes as the channel's value. Errors say what
+is wrong and quote the line.
 """
 
 from __future__ import annotations
@@ -98,10 +100,13 @@ def parse_line(line: str) -> ChannelSpec | None:
             raise LineError(f"attr={attr!r} is not a usable attribute name in {quoted}")
     default: Any = None
     if "default" in values:
+        text = values["default"]
         try:
-            default = json.loads(values["default"])
+            default = json.loads(text)
         except ValueError as exc:
-            raise LineError(f"default= is not JSON ({exc}) in {quoted}") from None
+            if text[:1] in ("{", "[", '"'):
+                raise LineError(f"default= is not valid JSON ({exc}) in {quoted}") from None
+            default = text  # plain text: a string
     return ChannelSpec(
         pattern=pattern,
         line=text,

@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import socket
-import struct
-import threading
 
 import pytest
 import redis
 
+from support.beacon_stub import BeaconStub
 from support.redis_server import RedisServer
 from tango_channels import Bus, Channel, RedisAddress
 from tango_channels.address import BeaconError, resolve
-
-
-class BeaconStub:
-    """Answers REDIS_QUERY (type 30) with a REDIS_QUERY_ANSWER (type 31) frame."""
-
-    def __init__(self, answer: str) -> None:
-        self.answer = answer.encode()
-        self.requests: list[bytes] = []
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            with conn:
-                self.requests.append(conn.recv(8))
-                conn.sendall(struct.pack("<ii", 31, len(self.answer)) + self.answer)
-
-    def close(self) -> None:
-        self.server.close()
 
 
 @pytest.fixture

@@ -224,15 +224,27 @@ def test_a_value_that_does_not_fit_is_an_error_then_recovers(redis_server, hold,
             events.close()
 
 
-def test_none_and_no_value_yet_are_invalid(redis_server, hold, unique):
+def test_none_is_invalid_and_no_value_yet_says_why(redis_server, hold, unique):
     nothing, empty = f"{unique}.nothing", f"{unique}.none"
     hold(empty, None)
     wait_held(redis_server, empty)
     lines = [f"{nothing} type=float", f"{empty} type=str"]
     with running_device({"RedisUrl": redis_server.url, "Channels": lines}) as (proxy, _):
-        for name in (nothing, empty):
-            read = proxy.read_attribute(proxy.AttributeName(name))
-            assert read.quality == AttrQuality.ATTR_INVALID and read.value is None
+        read = proxy.read_attribute(proxy.AttributeName(empty))
+        assert read.quality == AttrQuality.ATTR_INVALID and read.value is None
+        attribute = proxy.AttributeName(nothing)
+        with pytest.raises(
+            tango.DevFailed,
+            match=f"channel {nothing} has no value yet "
+            r"\(no process holds a value\)",
+        ):
+            proxy.read_attribute(attribute)
+        events = Events(proxy, attribute)
+        try:
+            assert events.next().attr_value.quality == AttrQuality.ATTR_INVALID
+        finally:
+            events.close()
+        assert "1 channels have no value yet" in proxy.status()
 
 
 def test_a_device_never_answers_a_query_with_a_value_it_made_up(redis_server, bus, unique):
@@ -405,3 +417,68 @@ def test_a_taurus_listener_receives_change_events(redis_server, hold, unique):
             assert attribute.isUsingEvents() and not attribute.isPollingActive()
         finally:
             attribute.removeListener(listener)
+
+
+def test_the_server_runs_without_a_database(redis_server, hold, unique):
+    """``BeaconChannels <instance> -nodb -dlist <device>``: no properties, channels added live."""
+    import os
+    import subprocess
+
+    from support.redis_server import free_port
+    from support.tango_device import BEACON_CHANNELS
+
+    name = f"{unique}.live"
+    hold(name, 12.5)
+    wait_held(redis_server, name)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            BEACON_CHANNELS,
+            "nodb",
+            "-nodb",
+            "-dlist",
+            "test/nodb/1",
+            "-ORBendPoint",
+            f"giop:tcp:127.0.0.1:{port}",
+        ],
+        env={**os.environ, "REDIS_URL": redis_server.url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        proxy = tango.DeviceProxy(f"tango://127.0.0.1:{port}/test/nodb/1#dbase=no")
+        wait_for(lambda: _answers(proxy), timeout=30, what="the server")
+        assert proxy.state() == DevState.ON
+        assert "0 channels exposed" in proxy.status()
+        proxy.AddChannel(name)
+        assert proxy.read_attribute(proxy.AttributeName(name)).value == 12.5
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def _answers(proxy: tango.DeviceProxy) -> bool:
+    try:
+        proxy.ping()
+        return True
+    except tango.DevFailed:
+        time.sleep(1)  # a proxy waits a second between connection attempts anyway
+        return False
+
+
+def test_redis_is_found_through_beacon(redis_server, hold, unique):
+    from support.beacon_stub import BeaconStub
+
+    name = f"{unique}.via_beacon"
+    hold(name, "found")
+    wait_held(redis_server, name)
+    stub = BeaconStub(f"127.0.0.1:{redis_server.port}")
+    try:
+        properties = {"BeaconHost": f"127.0.0.1:{stub.port}", "Channels": [name]}
+        with running_device(properties) as (proxy, _):
+            assert proxy.read_attribute(proxy.AttributeName(name)).value == "found"
+            assert f"Connected to Redis at redis://127.0.0.1:{redis_server.port}" in (
+                proxy.status()
+            )
+    finally:
+        stub.close()

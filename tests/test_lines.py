@@ -1,0 +1,79 @@
+"""The Channels line grammar and the attribute naming rule, as Jive users write them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tango_channels.kinds import Kind
+from tango_channels.lines import LineError, parse_line, parse_lines
+from tango_channels.naming import AttributeNamer, attribute_name
+
+
+def test_a_full_line():
+    spec = parse_line(
+        "axis.roby.position type=float access=rw unit=mm format=%.3f "
+        'label="Roby position" description="the sample x" default=0.5'
+    )
+    assert spec.pattern == "axis.roby.position" and spec.kind == Kind("float")
+    assert spec.writable and spec.unit == "mm" and spec.format == "%.3f"
+    assert spec.label == "Roby position" and spec.description == "the sample x"
+    assert spec.default == 0.5 and not spec.is_glob
+
+
+@pytest.mark.parametrize(
+    ("text", "default"),
+    [
+        ("default=null", None),
+        ("default=3", 3),
+        ("default=unknown", "unknown"),
+        ("""default='"quoted"'""", "quoted"),
+        ("""default='{"gain": 2}'""", {"gain": 2}),
+    ],
+)
+def test_defaults_are_json_or_plain_text(text, default):
+    assert parse_line(f"musst_1:last__md5 {text}").default == default
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("x type=flaot", "unknown type 'flaot'"),
+        ("x acces=rw", "unknown key 'acces'"),
+        ("x access=write", "access must be read or rw"),
+        ("x type=state access=rw", "can't be written"),
+        ("x type=enum", "type=enum needs its labels"),
+        ("x type=spectrum:float128", "spectrum needs one of the dtypes"),
+        ("axis.* attr=Foo", "not a glob's many"),
+        ("x attr=1bad", "not a usable attribute name"),
+        ("x default={broken", "not valid JSON"),
+        ('x label="unclosed', "No closing quotation"),
+        ("x unit", "is not key=value"),
+    ],
+)
+def test_bad_lines_say_what_is_wrong_and_quote_the_line(line, message):
+    with pytest.raises(LineError, match=message) as error:
+        parse_line(line)
+    assert f"'{line}'" in str(error.value)
+
+
+def test_a_property_keeps_its_good_lines_and_numbers_the_bad_ones():
+    specs, errors = parse_lines(["a.b", "", "# a comment", "c type=flaot", "a.b unit=mm", "d.*"])
+    assert [s.pattern for s in specs] == ["a.b", "d.*"]
+    assert errors[0].startswith("line 4: unknown type 'flaot'")
+    assert errors[1] == "line 5: 'a.b' is already on line 1"
+
+
+def test_names_follow_the_rule():
+    assert attribute_name("axis.roby.position") == "axis_roby_position"
+    assert attribute_name("musst_1:last__md5") == "musst_1_last__md5"
+    assert attribute_name("2theta") == "ch_2theta"
+    assert attribute_name("µm ✓") == "_m__"
+    long_name = attribute_name("x" * 1000)
+    assert len(long_name) <= 120 and long_name != attribute_name("x" * 999)
+
+
+def test_collisions_get_suffixes_in_channel_name_order():
+    namer = AttributeNamer(["State", "Status", "ChannelNames"])
+    names = namer.assign(["a_b", "A.b", "state", "a.b"])
+    assert names == {"A.b": "A_b", "a.b": "a_b_2", "a_b": "a_b_3", "state": "state_2"}
+    assert namer.assign(["a.b!"]) == {"a.b!": "a_b_"}
