@@ -11,13 +11,29 @@ want_test=0
 
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
 packages=()
 command -v redis-server >/dev/null || packages+=(redis-server)
 python3 -c "import venv, ensurepip" 2>/dev/null || packages+=(python3-venv python3-pip)
+if ((want_test)); then
+    # The facility tests run Debian's Tango database server (on MariaDB) and Starter.
+    for p in tango-db tango-common libtango-tools tango-starter dbconfig-no-thanks \
+             mariadb-client; do
+        installed "$p" || packages+=("$p")
+    done
+    command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || packages+=(mariadb-server)
+fi
 if ((${#packages[@]})); then
     echo "bootstrap: installing ${packages[*]} with apt" >&2
+    # Don't let tango-db configure a database itself: the tests make their own.
+    printf '%s\n' 'tango-db tango-db/dbconfig-install boolean false' \
+        'tango-common tango-common/tango-host string localhost:10000' \
+        | as_root debconf-set-selections
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "${packages[@]}" >/dev/null
 fi
 
 if [[ ! -x .venv/bin/python ]]; then

@@ -94,3 +94,16 @@ def bliss_python() -> str:
         if os.environ.get("TANGO_CHANNELS_REQUIRE_BLISS") == "1":
             pytest.fail(f"the BLISS peer venv is required but could not be built: {exc}")
         pytest.skip(f"BLISS peer venv could not be built (no package index?): {exc}")
+
+
+@pytest.fixture(scope="session", params=["DataBaseds", "PyDatabaseds"])
+def tango_database(request: pytest.FixtureRequest):
+    """A real Tango database: the standard DataBaseds on MariaDB, and pytango-db's."""
+    from support.tango_databases import start_databaseds, start_pydatabaseds
+
+    try:
+        database = (start_databaseds if request.param == "DataBaseds" else start_pydatabaseds)()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield database
+    database.stop()

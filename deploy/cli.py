@@ -1,0 +1,155 @@
+"""``beacon-channels-deploy``: BeaconChannels in a Tango database, from a version-controlled file.
+
+    beacon-channels-deploy apply FILE [--dry-run]    make the database match FILE
+    beacon-channels-deploy dump [INSTANCE ...]       the database's BeaconChannels, as a FILE
+    beacon-channels-deploy starter INSTANCE ... --host HOST [--level N] [--start-ds-path DIR]
+    beacon-channels-deploy launcher DIR              a BeaconChannels launcher for StartDsPath
+    beacon-channels-deploy systemd-unit [--user U]   the systemd unit template, for this venv
+
+The database is the one ``TANGO_HOST`` names (or /etc/tangorc). FILE is dsconfig's JSON
+format, or YAML mapping 1:1 onto it (see ``deploy/config.py``).
+
+Exit codes: 0 done, or nothing to do; 1 error (unreadable file, database unreachable...), the
+reason on stderr; 2 ``apply --dry-run`` found changes to make (printed as a diff).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import stat
+import sys
+from pathlib import Path
+
+import tango
+
+from deploy import tango_db
+from deploy.config import SERVER, ConfigError, load, to_json
+
+log = logging.getLogger("beacon-channels-deploy")
+
+OK, ERROR, CHANGES_PENDING = 0, 1, 2
+UNIT_TEMPLATE = Path(__file__).with_name("systemd") / "beacon-channels@.service"
+TEMPLATE_VENV = "/opt/beacon-channels/.venv"
+
+
+def _database() -> tango.Database:
+    try:
+        return tango.Database()
+    except tango.DevFailed as exc:
+        host = os.environ.get("TANGO_HOST") or "(TANGO_HOST not set)"
+        raise RuntimeError(f"Tango database {host} unreachable: {exc.args[0].desc}") from None
+
+
+def apply(path: Path, dry_run: bool) -> int:
+    instances = load(path)
+    db = _database()
+    changes = tango_db.plan(db, instances)
+    if not changes:
+        log.info("no changes")
+        return OK
+    for change in changes:
+        log.info("%s", change)
+    if dry_run:
+        log.info("%d changes to make (dry run: nothing written)", len(changes))
+        return CHANGES_PENDING
+    for change in changes:
+        change.apply()
+    log.info("%d changes applied", len(changes))
+    return OK
+
+
+def dump(names: list[str], output: Path | None) -> int:
+    text = to_json(tango_db.read(_database(), names or None))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        log.info("wrote %s", output)
+    return OK
+
+
+def starter(names: list[str], host: str, level: int, start_ds_path: Path | None) -> int:
+    """Mark instances as controlled by the Starter of ``host`` (what Astor does)."""
+    db = _database()
+    for name in names:
+        info = tango.DbServerInfo()
+        info.name, info.host, info.mode, info.level = f"{SERVER}/{name}", host, 1, level
+        db.put_server_info(info)
+        log.info("%s: controlled by the Starter of %s, startup level %d", info.name, host, level)
+    if start_ds_path is not None:
+        device = f"tango/admin/{host}"
+        paths = list(db.get_device_property(device, ["StartDsPath"])["StartDsPath"])
+        if str(start_ds_path) not in paths:
+            db.put_device_property(device, {"StartDsPath": [*paths, str(start_ds_path)]})
+            log.info("%s: StartDsPath += %s", device, start_ds_path)
+    return OK
+
+
+def launcher(directory: Path) -> int:
+    """A ``BeaconChannels`` executable in ``directory`` that runs this venv's server: the
+    Starter looks servers up by name in its StartDsPath."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = Path(sys.executable).with_name("BeaconChannels")
+    script = directory / SERVER
+    script.write_text(
+        f'#!/bin/sh\n# BeaconChannels from {Path(sys.prefix)}\nexec "{target}" "$@"\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    log.info("wrote %s; put %s in the Starter's StartDsPath", script, directory)
+    return OK
+
+
+def systemd_unit(user: str | None) -> int:
+    text = UNIT_TEMPLATE.read_text().replace(TEMPLATE_VENV, sys.prefix)
+    if user:
+        text = text.replace("User=tango", f"User={user}")
+    sys.stdout.write(text)
+    return OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="beacon-channels-deploy",
+        description=__doc__.split("\n")[0],
+        epilog="Exit codes: 0 done or nothing to do, 1 error, 2 dry run found changes.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("apply", help="make the Tango database match FILE")
+    p.add_argument("file", type=Path)
+    p.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+    p = commands.add_parser("dump", help="the database's BeaconChannels servers, as a FILE")
+    p.add_argument("instances", nargs="*")
+    p.add_argument("-o", "--output", type=Path)
+    p = commands.add_parser("starter", help="mark instances as Starter-controlled")
+    p.add_argument("instances", nargs="+")
+    p.add_argument("--host", required=True, help="the Starter's host (short name)")
+    p.add_argument("--level", type=int, default=1, help="startup level (default 1)")
+    p.add_argument("--start-ds-path", type=Path, help="also add this to the Starter's StartDsPath")
+    p = commands.add_parser("launcher", help="write a BeaconChannels launcher into DIR")
+    p.add_argument("directory", type=Path)
+    p = commands.add_parser("systemd-unit", help="print the systemd unit template")
+    p.add_argument("--user")
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    try:
+        if options.command == "apply":
+            return apply(options.file, options.dry_run)
+        if options.command == "dump":
+            return dump(options.instances, options.output)
+        if options.command == "starter":
+            return starter(options.instances, options.host, options.level, options.start_ds_path)
+        if options.command == "launcher":
+            return launcher(options.directory)
+        return systemd_unit(options.user)
+    except (ConfigError, RuntimeError, OSError) as exc:
+        sys.stderr.write(f"beacon-channels-deploy: error: {exc}\n")
+        return ERROR
+    except tango.DevFailed as exc:
+        sys.stderr.write(f"beacon-channels-deploy: error: {exc.args[0].desc}\n")
+        return ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

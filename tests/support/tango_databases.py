@@ -1,0 +1,68 @@
+"""Real Tango databases for the facility tests: the standard one, and the embedded one.
+
+- ``DataBaseds``: Debian's ``tango-db`` (DataBaseds 9.3.4 on MariaDB), set up by
+  ``start-tango-db.sh`` (installs what is missing, a MariaDB database of its own, loopback);
+- ``PyDatabaseds``: pytango-db on sqlite, as the quick start uses.
+
+A database that can't be set up fails the tests that need it, saying why: never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.embedded_db import EmbeddedDatabase, free_port
+
+SCRIPT = Path(__file__).with_name("start-tango-db.sh")
+
+
+@dataclass
+class TangoDatabase:
+    kind: str
+    tango_host: str
+    stop: object
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "TANGO_HOST": self.tango_host}
+
+
+def start_databaseds() -> TangoDatabase:
+    port = free_port()
+    while port >= 32768:  # DataBaseds is given a port below the ephemeral range
+        port = free_port() % 22000 + 10000
+    env = {
+        **os.environ,
+        "TANGO_DB_RESET": "1",
+        "TANGO_DB_EXTRA_PACKAGES": "tango-starter",
+        "TANGO_DB_STATE_DIR": tempfile.mkdtemp(prefix="tango-db-"),
+    }
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "start", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"the standard Tango database (DataBaseds on MariaDB) could not be "
+            f"set up:\n{done.stderr[-3000:]}"
+        )
+    tango_host = done.stdout.strip().splitlines()[-1].split("=", 1)[1]
+
+    def stop() -> None:
+        subprocess.run(
+            ["bash", str(SCRIPT), "drop", str(port)], env=env, capture_output=True, timeout=120
+        )
+
+    return TangoDatabase("DataBaseds", tango_host, stop)
+
+
+def start_pydatabaseds() -> TangoDatabase:
+    database = EmbeddedDatabase(Path(tempfile.mkdtemp(prefix="pytango-db-")))
+    return TangoDatabase("PyDatabaseds", database.tango_host, database.stop)

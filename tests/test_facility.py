@@ -1,0 +1,298 @@
+"""Facility deployment, on the Tango database software facilities run.
+
+Each test runs on Debian's DataBaseds (MariaDB) and on pytango-db's PyDatabaseds: deploy a
+version-controlled file with ``beacon-channels-deploy``, start ``BeaconChannels <instance>``
+by name as a facility would, read and subscribe with DeviceProxy and Taurus, edit a property
+as Jive does and run Init, and start and stop the server through Tango's Starter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tango
+import yaml
+
+from deploy.config import parse, to_document
+from support import wait_for
+from support.redis_server import wait_subscribers
+from support.tango_device import Events
+from tango_channels import Bus, Channel
+
+BIN = Path(sys.executable).parent
+DEPLOY = str(BIN / "beacon-channels-deploy")
+HOST = socket.gethostname().split(".")[0].lower()  # the Starter's device is tango/admin/<host>
+LOOPBACK = {"ORBendPoint": "giop:tcp:127.0.0.1:"}  # servers listen on loopback only
+STARTER = "/usr/lib/tango/Starter"
+
+
+@pytest.fixture
+def instance() -> str:
+    return f"t{time.monotonic_ns() % 10**10}"
+
+
+@pytest.fixture
+def holder(redis_server):
+    """Channels held by this process, as a BLISS session would hold them."""
+    bus = Bus(redis_server.url)
+    held: list[Channel] = []
+
+    def hold(name: str, value: object) -> Channel:
+        held.append(Channel(name, value=value, bus=bus))
+        wait_subscribers(redis_server.url, name)
+        return held[-1]
+
+    yield hold
+    bus.close()
+
+
+def document(
+    instance: str,
+    redis_url: str,
+    channels: list[str],
+    attribute_properties: dict[str, dict[str, list[str]]] | None = None,
+) -> dict:
+    device = {"properties": {"RedisUrl": [redis_url], "Channels": channels}}
+    if attribute_properties:
+        device["attribute_properties"] = attribute_properties
+    return {
+        "servers": {
+            "BeaconChannels": {instance: {"BeaconChannels": {f"{instance}/beacon/1": device}}}
+        }
+    }
+
+
+def deploy(database, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DEPLOY, *args], env=database.env, capture_output=True, text=True, timeout=120
+    )
+
+
+def connect(name: str, timeout: float = 60) -> tango.DeviceProxy:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            proxy = tango.DeviceProxy(name)  # a new proxy per try: a failed one waits 1 s
+            proxy.ping()
+            return proxy
+        except tango.DevFailed:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_apply_is_idempotent_and_dump_gives_the_file_back(
+    tango_database, redis_server, tmp_path, instance
+):
+    config = document(
+        instance,
+        redis_server.url,
+        ["axis.roby.position type=float unit=mm"],
+        {"axis_roby_position": {"format": ["%.3f"], "abs_change": ["0.001"]}},
+    )
+    path = tmp_path / "beacon.json"
+    path.write_text(json.dumps(config))
+
+    plan = deploy(tango_database, "apply", str(path), "--dry-run")
+    assert plan.returncode == 2, plan.stderr
+    assert f"+ device {instance}/beacon/1 (BeaconChannels/{instance})" in plan.stdout
+    assert deploy(tango_database, "apply", str(path), "--dry-run").returncode == 2  # no write
+
+    first = deploy(tango_database, "apply", str(path))
+    assert first.returncode == 0 and "5 changes applied" in first.stdout, first.stderr
+    again = deploy(tango_database, "apply", str(path))
+    assert again.returncode == 0 and again.stdout.strip() == "no changes"
+    assert deploy(tango_database, "apply", str(path), "--dry-run").returncode == 0
+
+    dumped = deploy(tango_database, "dump", instance)
+    assert json.loads(dumped.stdout) == to_document(parse(config))
+
+    as_yaml = tmp_path / "beacon.yaml"
+    as_yaml.write_text(yaml.safe_dump(config))
+    assert deploy(tango_database, "apply", str(as_yaml)).stdout.strip() == "no changes"
+
+    config["servers"]["BeaconChannels"][instance]["BeaconChannels"][f"{instance}/beacon/1"][
+        "properties"
+    ]["Channels"].append("musst_1:last__md5")
+    path.write_text(json.dumps(config))
+    changed = deploy(tango_database, "apply", str(path))
+    assert "~ " + f"{instance}/beacon/1->Channels" in changed.stdout
+
+    path.write_text('{"servers": {"Other": {}}}')
+    wrong = deploy(tango_database, "apply", str(path))
+    assert wrong.returncode == 1 and "'Other' is not 'BeaconChannels'" in wrong.stderr
+
+
+def test_a_deployed_server_runs_by_name_and_follows_edits(
+    tango_database, redis_server, holder, tmp_path, instance
+):
+    taurus = pytest.importorskip("taurus")
+    from taurus.core import TaurusEventType
+
+    position = holder(f"{instance}.roby.position", 1.0)
+    holder(f"{instance}.roby.velocity", 2.5)
+    path = tmp_path / "beacon.json"
+    attribute = f"{instance}_roby_position"
+    path.write_text(
+        json.dumps(
+            document(
+                instance,
+                redis_server.url,
+                [f"{instance}.roby.position unit=mm"],
+                {attribute: {"format": ["%.2f"]}},
+            )
+        )
+    )
+    assert deploy(tango_database, "apply", str(path)).returncode == 0
+    server = subprocess.Popen(
+        [str(BIN / "BeaconChannels"), instance],
+        env={**tango_database.env, **LOOPBACK},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        device = f"tango://{tango_database.tango_host}/{instance}/beacon/1"
+        proxy = connect(device)
+        assert proxy.state() == tango.DevState.ON, proxy.status()
+        config = proxy.get_attribute_config(attribute)
+        assert (config.unit, config.format) == ("mm", "%.2f")  # line and database properties
+        assert proxy.read_attribute(attribute).value == 1.0
+
+        events = Events(proxy, attribute)
+        received: list[float] = []
+
+        def listener(source, kind, value) -> None:
+            if kind == TaurusEventType.Change and value is not None:
+                received.append(value.rvalue.magnitude)
+
+        gui = taurus.Attribute(f"{device}/{attribute}")
+        gui.addListener(listener)
+        try:
+            position.value = 2.0
+            events.wait(events.value_is(2.0))
+            wait_for(lambda: 2.0 in received, what="the Taurus listener")
+            assert gui.isUsingEvents() and not gui.isPollingActive()
+        finally:
+            gui.removeListener(listener)
+            events.close()
+
+        # Edit the Channels property as Jive does, then Init: the new line takes effect.
+        db = tango.Database(*tango_database.tango_host.split(":"))
+        lines = list(db.get_device_property(f"{instance}/beacon/1", "Channels")["Channels"])
+        db.put_device_property(
+            f"{instance}/beacon/1", {"Channels": [*lines, f"{instance}.roby.velocity"]}
+        )
+        proxy.Init()
+        velocity = proxy.AttributeName(f"{instance}.roby.velocity")
+        assert proxy.read_attribute(velocity).value == 2.5
+        # The file is the reference: applying it again would take the edit back.
+        plan = deploy(tango_database, "apply", str(path), "--dry-run")
+        assert plan.returncode == 2 and "->Channels" in plan.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def starter(tango_database, tmp_path):
+    """Tango's Starter for this host, on this database; stopped (with what it started) after."""
+    if not Path(STARTER).exists():
+        pytest.fail(f"{STARTER} missing: the test setup installs Debian's tango-starter")
+    db = tango.Database(*tango_database.tango_host.split(":"))
+    info = tango.DbDevInfo()
+    info.name, info._class, info.server = f"tango/admin/{HOST}", "Starter", f"Starter/{HOST}"
+    db.add_server(info.server, [info])
+    logs = tmp_path / "starter-logs"
+    logs.mkdir()  # the Starter creates its log directory, but not its parents
+    db.put_device_property(
+        info.name,
+        {"StartDsPath": [], "LogFileHome": [str(logs)], "StartServersAtStartup": ["false"]},
+    )
+    process = subprocess.Popen(
+        [STARTER, HOST],
+        env={**tango_database.env, **LOOPBACK},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    started: list[str] = []
+    try:
+        yield connect(f"tango://{tango_database.tango_host}/{info.name}", timeout=60), started
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        for instance in started:  # its servers outlive it
+            subprocess.run(["pkill", "-f", f"BeaconChannels {instance}$"], check=False)
+
+
+def test_the_starter_starts_and_stops_the_server(
+    tango_database, redis_server, holder, starter, tmp_path, instance
+):
+    proxy_of_starter, started = starter
+    holder(f"{instance}.shutter", "OPEN")
+    path = tmp_path / "beacon.json"
+    path.write_text(json.dumps(document(instance, redis_server.url, [f"{instance}.shutter"])))
+    assert deploy(tango_database, "apply", str(path)).returncode == 0
+    launchers = tmp_path / "start-ds-path"
+    assert deploy(tango_database, "launcher", str(launchers)).returncode == 0
+    controlled = deploy(
+        tango_database,
+        "starter",
+        instance,
+        "--host",
+        HOST,
+        "--level",
+        "2",
+        "--start-ds-path",
+        str(launchers),
+    )
+    assert controlled.returncode == 0, controlled.stderr
+    proxy_of_starter.Init()  # the Starter re-reads StartDsPath
+    db = tango.Database(*tango_database.tango_host.split(":"))
+    server_info = db.get_server_info(f"BeaconChannels/{instance}")
+    assert (server_info.host, server_info.mode, server_info.level) == (HOST, 1, 2)
+
+    started.append(instance)
+    proxy_of_starter.DevStart(f"BeaconChannels/{instance}")
+    device = connect(f"tango://{tango_database.tango_host}/{instance}/beacon/1")
+    assert device.read_attribute(device.AttributeName(f"{instance}.shutter")).value == "OPEN"
+
+    # The Starter counts a server as its own once it has run on its host: refresh its list
+    # (Astor does the same after registering a server).
+    proxy_of_starter.UpdateServersInfo()
+    wait_for(
+        lambda: f"BeaconChannels/{instance}" in proxy_of_starter.DevGetRunningServers(True),
+        timeout=30,
+        what="the Starter to list the server",
+    )
+    proxy_of_starter.DevStop(f"BeaconChannels/{instance}")
+    wait_for(
+        lambda: f"BeaconChannels/{instance}" in proxy_of_starter.DevGetStopServers(True),
+        timeout=30,
+        what="the Starter to see the server stopped",
+    )
+    with pytest.raises(tango.DevFailed):
+        tango.DeviceProxy(f"tango://{tango_database.tango_host}/{instance}/beacon/1").ping()
+
+
+def test_the_systemd_unit_runs_this_venv_s_server(tango_database):
+    unit = deploy(tango_database, "systemd-unit", "--user", "blissadm").stdout
+    assert f"ExecStart={BIN / 'BeaconChannels'} %i" in unit.splitlines()
+    assert "User=blissadm" in unit and "Restart=always" in unit
+    assert "EnvironmentFile=-/etc/beacon-channels/%i.env" in unit
+    verify = shutil.which("systemd-analyze")
+    if verify:  # where systemd's tools are installed, check the unit's syntax too
+        path = Path(os.environ.get("TMPDIR", "/tmp")) / "beacon-channels@.service"
+        path.write_text(unit)
+        done = subprocess.run(
+            [verify, "verify", "--man=no", str(path)], capture_output=True, text=True, check=False
+        )
+        assert "Unknown" not in done.stderr and "Invalid" not in done.stderr, done.stderr
