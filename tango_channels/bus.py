@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 
 _CONNECTION_ERRORS = (ConnectionError, TimeoutError, OSError, RedisError)
 _SUBSCRIBE_CHUNK = 500
+# After another process queries a channel we have no value for, wait this long (its own query
+# over, it holds a value) before asking again.
+ASK_AGAIN_AFTER_A_NEWCOMER = 0.5
 
 
 class ConnectionState(enum.Enum):
@@ -95,6 +98,7 @@ class _PendingQuery:
     expected: int | None = None  # known once PUBLISH has said how many subscribers heard it
     answered: int = 0
     got_value: bool = False
+    retries: int = 0
 
 
 class _Backoff:
@@ -189,6 +193,8 @@ class Bus:
         # forgotten before that echo arrives, so their ids are kept until it does.
         self._own_query_ids: set[str] = set()
         self._query_deadlines: list[tuple[float, str]] = []
+        self._ask_again_at: list[tuple[float, str]] = []  # (when, channel name)
+        self._asking_again: dict[str, int] = {}  # channel name -> retries so far
         self._sub: RespConnection | None = None
         self._writer = RespConnection(self.address, timeout=timeout, client_name=self.client_name)
         self._closed = False
@@ -425,6 +431,8 @@ class Bus:
             self._queries.clear()
             self._own_query_ids.clear()
             self._query_deadlines.clear()
+            self._ask_again_at.clear()
+            self._asking_again.clear()
             for participant in list(self._channels.values()):
                 participant._needs_query = participant._queries_holders
             for start in range(0, len(names), _SUBSCRIBE_CHUNK):
@@ -452,6 +460,7 @@ class Bus:
                     "(health check)"
                 )
             self._expire_queries(now)
+            self._ask_again_now(now)
             while self._released:
                 self._release(self._released.popleft())
 
@@ -495,16 +504,46 @@ class Bus:
             return
         if participant._needs_query:
             participant._needs_query = False
-            query = _PendingQuery(uuid.uuid4().hex, name, time.monotonic() + participant.timeout)
-            participant._query = query
-            self._queries[query.id] = query
-            self._own_query_ids.add(query.id)
-            heapq.heappush(self._query_deadlines, (query.deadline, query.id))
-            queries.append((len(out), query))
-            out.append(("PUBLISH", raw_name, encode_query(name, query.id)))
+            self._start_query(participant, out, queries)
         msg, _ = participant._unsent()
         if msg is not None:
             self._send_value(participant)
+
+    def _start_query(
+        self,
+        participant: _Participant,
+        out: list[tuple[Any, ...]],
+        queries: list[tuple[int, _PendingQuery]],
+        retries: int = 0,
+    ) -> None:
+        name = participant.name
+        query = _PendingQuery(
+            uuid.uuid4().hex, name, time.monotonic() + participant.timeout, retries=retries
+        )
+        participant._query = query
+        self._queries[query.id] = query
+        self._own_query_ids.add(query.id)
+        heapq.heappush(self._query_deadlines, (query.deadline, query.id))
+        queries.append((len(out), query))
+        out.append(("PUBLISH", participant._wire_name, encode_query(name, query.id)))
+
+    def _ask_again(self, name: str, delay: float, retries: int = 0) -> None:
+        """Query channel ``name`` again in ``delay`` seconds if it still has no value."""
+        if name not in self._asking_again:
+            self._asking_again[name] = retries
+            heapq.heappush(self._ask_again_at, (time.monotonic() + delay, name))
+
+    def _ask_again_now(self, now: float) -> None:
+        out: list[tuple[Any, ...]] = []
+        queries: list[tuple[int, _PendingQuery]] = []
+        while self._ask_again_at and self._ask_again_at[0][0] <= now:
+            _, name = heapq.heappop(self._ask_again_at)
+            retries = self._asking_again.pop(name, 0)
+            participant = self._channels.get(name)
+            if participant is not None and participant._wants_value():
+                self._start_query(participant, out, queries, retries)
+        if out:
+            self._flush(out, queries)
 
     def _on_message(self, raw_name: bytes, data: bytes, out: list[tuple[Any, ...]]) -> None:
         self.stats.messages += 1
@@ -536,6 +575,10 @@ class Bus:
             if msg.id in self._own_query_ids:
                 self._own_query_ids.discard(msg.id)
                 return  # our own query: we do not answer ourselves
+            if participant is not None and participant._wants_value():
+                # Someone starts holding this channel: it will have a value (its default, which
+                # BLISS doesn't publish) once its own query is over. Ask it then.
+                self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER)
             held = participant._answer() if participant is not None else None
             if held is not None and not self._may_resend(name, held):
                 held = None
@@ -606,3 +649,5 @@ class Bus:
                 query.answered,
                 query.expected,
             )
+            if query.retries == 0:  # a holder may have died meanwhile: ask once more
+                self._ask_again(query.name, 0.0, retries=1)

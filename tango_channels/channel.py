@@ -164,6 +164,10 @@ class _Participant:
         """Whether ``data`` is the message we last published (we hear our own sets)."""
         return False
 
+    def _wants_value(self) -> bool:
+        """Whether asking the holders again could give this channel a value it lacks."""
+        return False
+
     def _receive(self, msg: ValueMessage) -> None:
         raise NotImplementedError
 
@@ -332,6 +336,9 @@ class Channel(_Participant):
 
     def _answer(self) -> ValueMessage | None:
         return self._held
+
+    def _wants_value(self) -> bool:
+        return self._held is None and not self._closed
 
     def _is_echo(self, data: bytes) -> bool:
         held = self._held

@@ -213,3 +213,40 @@ def test_values_naming_untrusted_classes_are_not_re_sent(redis_server, bliss, ma
         assert peer.call("get", name=name)["value"] == "its default"
     finally:
         holder.close()
+
+
+def test_a_mirror_learns_the_default_of_a_bliss_session_started_after_it(
+    redis_server, bliss, bus, unique
+):
+    """BLISS never publishes a default: the mirror asks again when BLISS joins."""
+    name = f"{unique}.joined"
+    mirror = Channel(name, bus=bus, mirror=True)
+    wait_for(lambda: mirror.settled, what="nobody holding a value")
+    assert mirror.held is None
+    peer = bliss()
+    peer.call("open", name=name, default=5)
+    assert peer.call("get", name=name)["value"] == 5
+    wait_for(
+        lambda: mirror.held is not None and mirror.held.value == 5,
+        what="the default of the BLISS process that joined",
+    )
+
+
+def test_a_query_counting_a_holder_that_died_is_asked_again(redis_server, bus, unique):
+    """The answer never comes from a holder that died mid-query: asking again settles it."""
+    import redis
+
+    name = f"{unique}.orphan"
+    client = redis.Redis.from_url(redis_server.url)
+    dying = client.pubsub()  # counted by our query, and never answers
+    dying.subscribe(name)
+    dying.get_message(timeout=1)
+    try:
+        channel = Channel(name, bus=bus, timeout=0.5, mirror=True)
+        wait_for(lambda: channel._query is not None and channel._query.expected == 1)
+        assert channel.why_no_value() == "0 of 1 holders answered the query"
+        dying.close()  # it dies; Redis forgets its subscription
+        wait_for(lambda: channel.settled, what="the query asked again")
+        assert channel.why_no_value() == "no process holds a value"
+    finally:
+        client.close()
