@@ -22,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,91 +30,10 @@ import tango
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+from common import Server, bare_device, beacon_channels, percentile  # noqa: E402
+
 from deploy.local_redis import LocalRedis  # noqa: E402
 from tango_channels import Bus, Channel  # noqa: E402
-
-WORK = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A device server (BeaconChannels, or the bare device) with a file database."""
-
-    def __init__(
-        self,
-        command: list[str],
-        server: str,
-        cls: str,
-        device: str,
-        properties: dict[str, list[str]],
-    ) -> None:
-        instance = f"b{os.getpid()}x{free_port()}"
-        db = WORK / f"{instance}.db"
-        db.write_text(f"{server}/{instance}/DEVICE/{cls}: {device}\n")
-        if properties:
-            tango.Database(str(db)).put_device_property(device, properties)
-        self.port = free_port()
-        self.access = f"tango://127.0.0.1:{self.port}/{device}#dbase=no"
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [*command, instance, f"-file={db}", "-ORBendPoint", f"giop:tcp:127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL,
-            stderr=open(WORK / f"{instance}.log", "wb"),  # noqa: SIM115
-        )
-        self.proxy = self._connect()
-
-    def _connect(self) -> tango.DeviceProxy:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                proxy = tango.DeviceProxy(self.access)
-                proxy.ping()
-                proxy.set_timeout_millis(30_000)
-                return proxy
-            except tango.DevFailed:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.05)
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-def beacon_channels(properties: dict[str, list[str]]) -> Server:
-    executable = Path(sys.executable).with_name("BeaconChannels")
-    return Server(
-        [str(executable)], "BeaconChannels", "BeaconChannels", "bench/beacon/1", properties
-    )
-
-
-def bare_device() -> Server:
-    return Server(
-        [sys.executable, str(HERE / "bare_device.py")],
-        "BareDevice",
-        "BareDevice",
-        "bench/bare/1",
-        {},
-    )
-
 
 # --------------------------------------------------------------- client processes
 CLIENT = r"""

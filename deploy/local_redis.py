@@ -19,10 +19,15 @@ class LocalRedis:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
+        self._executable = executable
         self._dir = tempfile.TemporaryDirectory(prefix="tango-channels-redis-")
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, after :meth:`kill`: same port, same directory)."""
         self.process = subprocess.Popen(
             [
-                executable,
+                self._executable,
                 "--port",
                 str(self.port),
                 "--bind",
@@ -49,6 +54,11 @@ class LocalRedis:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        """Kill the server, as a crash would (start() brings it back on the same port)."""
+        self.process.kill()
+        self.process.wait(timeout=10)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -1,0 +1,72 @@
+"""Records the change events of attributes of one device; answers questions on stdin.
+
+    python bench/event_client.py ACCESS ATTRIBUTE...
+
+Prints READY once subscribed. Then each stdin line is answered with one JSON line:
+``last`` -> {attribute: last value}; ``report`` -> counts per attribute, latencies (event
+time - the value's source timestamp, s), errors; ``reset`` clears what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+import tango
+
+access, attributes = sys.argv[1], sys.argv[2:]
+lock = threading.Lock()
+counts = dict.fromkeys(attributes, 0)
+last: dict[str, float | None] = dict.fromkeys(attributes)
+latencies: list[float] = []
+errors = [0]
+reasons: set[str] = set()
+
+
+def on_event(event: tango.EventData) -> None:
+    received = time.time()
+    name = event.attr_name.split("#", 1)[0].rsplit("/", 1)[-1]  # ...#dbase=no without a DB
+    with lock:
+        if event.err:
+            errors[0] += 1
+            reasons.add(f"{event.errors[0].reason}: {event.errors[0].desc}"[:160])
+            return
+        value = event.attr_value
+        key = next((a for a in attributes if a.lower() == name.lower()), name)
+        counts[key] = counts.get(key, 0) + 1
+        last[key] = value.value
+        latencies.append(received - value.time.totime())
+
+
+proxy = tango.DeviceProxy(access)
+for attribute in attributes:
+    proxy.subscribe_event(attribute, tango.EventType.CHANGE_EVENT, on_event)
+with lock:  # the subscriptions' own first events are not part of a measure
+    latencies.clear()
+    counts.update(dict.fromkeys(attributes, 0))
+    errors[0] = 0
+    reasons.clear()
+print("READY", flush=True)
+for line in sys.stdin:
+    command = line.strip()
+    with lock:
+        if command == "last":
+            answer: object = last
+        elif command == "report":
+            answer = {
+                "counts": counts,
+                "latencies": latencies,
+                "errors": errors[0],
+                "reasons": sorted(reasons),
+            }
+        elif command == "reset":
+            latencies.clear()
+            counts.update(dict.fromkeys(attributes, 0))
+            errors[0] = 0
+            reasons.clear()
+            answer = {}
+        else:
+            answer = {"error": f"unknown command {command!r}"}
+    print(json.dumps(answer), flush=True)

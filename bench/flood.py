@@ -1,0 +1,145 @@
+"""Flood: many channels set as fast as asked, through the device, to a Tango client.
+
+    python bench/flood.py [--channels 20] [--rate 1000] [--seconds 60] [--publishers 2]
+
+``--publishers`` processes share the channels and set each at ``--rate`` values/s for
+``--seconds``; a device exposes them; a client process records their change events. At the
+end every channel is set to a final value, and the client must see that value last on every
+channel (when a client can't keep up, intermediate values are dropped, never the latest).
+Prints the values/s sent and delivered, event latency p50/p99 and what was dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from common import EventClient, beacon_channels, percentile, process_figures  # noqa: E402
+
+from deploy.local_redis import LocalRedis  # noqa: E402
+
+FINAL = -1.0
+
+# A flood source: real BLISS _Value messages, PUBLISHed in one pipeline per round.
+PUBLISHER = r"""
+import os, sys, time
+import redis
+from tango_channels import encode_value
+url, rate, seconds, final = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+names, sender = sys.argv[5:], str(os.getpid())
+client = redis.Redis.from_url(url)
+print("READY", flush=True)
+sys.stdin.readline()
+def publish_all(value):
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.publish(name, encode_value(sender, time.time(), value).wire)
+    pipe.execute()
+sent, started, step = 0, time.monotonic(), 1.0 / rate
+while time.monotonic() - started < seconds:
+    sent += 1  # one new value on every channel; no pause when behind the asked rate
+    publish_all(float(sent))
+    time.sleep(max(0.0, started + sent * step - time.monotonic()))
+elapsed = time.monotonic() - started
+publish_all(final)
+print(f"{sent * len(names)} {elapsed}", flush=True)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--channels", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--publishers", type=int, default=2)
+    options = parser.parse_args()
+    names = [f"flood.{i:03d}" for i in range(options.channels)]
+    redis = LocalRedis()
+    device = client = None
+    publishers: list[subprocess.Popen[str]] = []
+    try:
+        for k in range(options.publishers):
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    PUBLISHER,
+                    redis.url,
+                    str(options.rate),
+                    str(options.seconds),
+                    str(FINAL),
+                    *names[k :: options.publishers],
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=HERE.parent,
+            )
+            assert process.stdout is not None and process.stdout.readline().strip() == "READY"
+            publishers.append(process)
+        device = beacon_channels(
+            {"RedisUrl": [redis.url], "Channels": [f"{n} type=float" for n in names]}
+        )
+        attributes = [device.proxy.AttributeName(n) for n in names]
+        client = EventClient(device.access, attributes)
+        for process in publishers:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        sent, elapsed = 0, 0.0
+        for process in publishers:
+            assert process.stdout is not None
+            count, seconds = process.stdout.readline().split()
+            sent += int(count)
+            elapsed = max(elapsed, float(seconds))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            last = client.ask("last")
+            if all(last[a] == FINAL for a in attributes):
+                break
+            time.sleep(0.2)
+        time.sleep(1)  # anything after the final value would show now
+        last = client.ask("last")
+        report = client.ask("report")
+        figures = process_figures(device.process.pid)
+        delivered = sum(report["counts"].values())
+        latencies = report["latencies"]
+        print(
+            f"{options.channels} channels x {options.rate:g} values/s asked, "
+            f"{options.publishers} publisher processes, {elapsed:.0f} s; 2 cores shared by "
+            f"Redis, publishers, the device and the client"
+        )
+        print(f"   sent        {sent:9d} values  {sent / elapsed:9.0f} values/s")
+        print(
+            f"   delivered   {delivered:9d} events  {delivered / elapsed:9.0f} events/s "
+            f"({100 * delivered / max(sent, 1):.1f} %; the rest coalesced: latest kept)"
+        )
+        print(
+            f"   latency     p50 {statistics.median(latencies) * 1e3:.2f} ms, "
+            f"p99 {percentile(latencies, 0.99) * 1e3:.2f} ms"
+        )
+        good = sum(last[a] == FINAL for a in attributes)
+        print(
+            f"   final value delivered last on {good}/{len(attributes)} channels; "
+            f"{report['errors']} error events {report['reasons'][:2]}; "
+            f"device {device.proxy.state()}, "
+            f"RSS {figures['rss_mb']:.0f} MB, {figures['threads']} threads"
+        )
+    finally:
+        if client is not None:
+            client.stop()
+        for process in publishers:
+            process.kill()
+        if device is not None:
+            device.stop()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()

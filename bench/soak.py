@@ -1,0 +1,162 @@
+"""Soak: a realistic beamline rate for a long time, with a Redis restart in the middle.
+
+    python bench/soak.py [--channels 200] [--rate 10] [--minutes 30] [--sample 60]
+
+A holder process (tango_channels, as a BLISS session) sets ``--channels`` channels at
+``--rate`` values/s each; a device exposes them; a client records their events. Halfway,
+Redis is killed and restarted on the same port. At the end every channel gets a final value
+that the client must see last. Prints the device's RSS, threads and open files over time, the
+outage as the device showed it, the events delivered, and the final values lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import tango
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from common import EventClient, beacon_channels, process_figures  # noqa: E402
+
+from deploy.local_redis import LocalRedis  # noqa: E402
+
+FINAL = -1.0
+
+HOLDER = r"""
+import select, sys, time
+from tango_channels import Bus, Channel
+url, rate, final = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+bus = Bus(url)
+channels = [Channel(name, value=0.0, bus=bus) for name in sys.argv[4:]]
+print("READY", flush=True)
+step, started, count = 1.0 / rate, time.monotonic(), 0
+while not select.select([sys.stdin], [], [], 0)[0]:
+    count += 1
+    for channel in channels:
+        channel.value = float(count)
+    time.sleep(max(0.0, started + count * step - time.monotonic()))
+sys.stdin.readline()
+for channel in channels:
+    channel.value = final
+print(count * len(channels), flush=True)
+time.sleep(5)  # hold the final values while they are read
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--channels", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
+    options = parser.parse_args()
+    names = [f"soak.{i:03d}" for i in range(options.channels)]
+    redis = LocalRedis()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            HERE.joinpath("soak.py").read_text().split('HOLDER = r"""')[1].split('"""')[0],
+            redis.url,
+            str(options.rate),
+            str(FINAL),
+            *names,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=HERE.parent,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "READY"
+    device = beacon_channels(
+        {"RedisUrl": [redis.url], "Channels": [f"{n} type=float" for n in names]}
+    )
+    client = EventClient(device.access, [device.proxy.AttributeName(n) for n in names])
+    duration = options.minutes * 60
+    started = time.monotonic()
+    restarted = False
+    samples = []
+    try:
+        print(
+            f"{options.channels} channels x {options.rate:g} Hz for {options.minutes:g} min; "
+            "Redis killed and restarted halfway"
+        )
+        print(f"   {'minute':>6s} {'RSS MB':>7s} {'threads':>7s} {'fds':>5s} {'events':>9s}")
+        next_sample = started
+        while (elapsed := time.monotonic() - started) < duration:
+            if not restarted and elapsed > duration / 2:
+                restarted = True
+                outage = restart(redis, device.proxy)
+                print(
+                    f"   Redis killed at minute {elapsed / 60:.1f}: device FAULT after "
+                    f"{outage['fault']:.2f} s ({outage['status']!r}); Redis back after 2 s, "
+                    f"device ON {outage['on']:.2f} s later"
+                )
+            if time.monotonic() >= next_sample:
+                figures = process_figures(device.process.pid)
+                events = sum(client.ask("report")["counts"].values())
+                samples.append((elapsed, figures, events))
+                print(
+                    f"   {elapsed / 60:6.1f} {figures['rss_mb']:7.1f} {figures['threads']:7d} "
+                    f"{figures['fds']:5d} {events:9d}",
+                    flush=True,
+                )
+                next_sample += options.sample
+            time.sleep(0.5)
+        assert holder.stdin is not None
+        holder.stdin.write("final\n")
+        holder.stdin.flush()
+        sent = int(holder.stdout.readline())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            last = client.ask("last")
+            if all(v == FINAL for v in last.values()):
+                break
+            time.sleep(0.5)
+        last = client.ask("last")
+        lost = sum(v != FINAL for v in last.values())
+        report = client.ask("report")
+        first, end = samples[min(1, len(samples) - 1)][1], process_figures(device.process.pid)
+        print(
+            f"   sent {sent} values, {sum(report['counts'].values())} events delivered; "
+            f"final values lost: {lost} of {len(last)}"
+        )
+        print(
+            f"   device from minute {samples[min(1, len(samples) - 1)][0] / 60:.0f} to the "
+            f"end: RSS {first['rss_mb']:.1f} -> {end['rss_mb']:.1f} MB, threads "
+            f"{first['threads']} -> {end['threads']}, fds {first['fds']} -> {end['fds']}"
+        )
+    finally:
+        client.stop()
+        holder.kill()
+        device.stop()
+        redis.stop()
+
+
+def restart(redis: LocalRedis, proxy: tango.DeviceProxy) -> dict:
+    killed = time.monotonic()
+    redis.kill()
+    fault = None
+    while time.monotonic() - killed < 2:
+        if fault is None and proxy.state() == tango.DevState.FAULT:
+            fault = time.monotonic() - killed
+            status = proxy.status().splitlines()[0]
+        time.sleep(0.05)
+    redis.start()
+    back = time.monotonic()
+    while proxy.state() != tango.DevState.ON and time.monotonic() - back < 60:
+        time.sleep(0.05)
+    return {
+        "fault": fault if fault is not None else float("nan"),
+        "status": status if fault is not None else "",
+        "on": time.monotonic() - back,
+    }
+
+
+if __name__ == "__main__":
+    main()
