@@ -19,16 +19,15 @@ import argparse
 import json
 import os
 import pickle
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.abspath(__file__)
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+from deploy.local_redis import LocalRedis  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -235,36 +234,6 @@ def run_startup(url: str, count: int) -> dict[str, float]:
     return timings
 
 
-def start_redis() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="bench-redis-")
-    server = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(500):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.01)
-    return server, f"redis://127.0.0.1:{port}/0"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--redis", help="Redis URL (default: start a private redis-server)")
@@ -281,7 +250,8 @@ def main() -> None:
         )
         return
 
-    server, url = (None, options.redis) if options.redis else start_redis()
+    server = None if options.redis else LocalRedis()
+    url = options.redis or server.url
     try:
         print(f"Redis: {url}; {os.cpu_count()} cores; Python {sys.version.split()[0]}")
         print(
@@ -311,7 +281,7 @@ def main() -> None:
             print(f"   {label:28s} {seconds * 1e3:7.1f} ms")
     finally:
         if server is not None:
-            server.kill()
+            server.stop()
 
 
 if __name__ == "__main__":

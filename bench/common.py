@@ -133,3 +133,13 @@ class EventClient:
     def stop(self) -> None:
         self.process.kill()
         self.process.wait()
+
+
+def wait_final(client: EventClient, final: float, timeout: float = 60) -> dict[str, float]:
+    """The client's last values, once all are ``final`` (or ``timeout`` s have passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = client.ask("last")
+        if all(v == final for v in last.values()) or time.monotonic() > deadline:
+            return last
+        time.sleep(0.2)

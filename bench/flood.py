@@ -20,7 +20,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from common import EventClient, beacon_channels, percentile, process_figures  # noqa: E402
+from common import (  # noqa: E402
+    EventClient,
+    beacon_channels,
+    percentile,
+    process_figures,
+    wait_final,
+)
 
 from deploy.local_redis import LocalRedis  # noqa: E402
 
@@ -98,12 +104,7 @@ def main() -> None:
             count, seconds = process.stdout.readline().split()
             sent += int(count)
             elapsed = max(elapsed, float(seconds))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            last = client.ask("last")
-            if all(last[a] == FINAL for a in attributes):
-                break
-            time.sleep(0.2)
+        wait_final(client, FINAL)
         time.sleep(1)  # anything after the final value would show now
         last = client.ask("last")
         report = client.ask("report")

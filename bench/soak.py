@@ -21,7 +21,7 @@ import tango
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from common import EventClient, beacon_channels, process_figures  # noqa: E402
+from common import EventClient, beacon_channels, process_figures, wait_final  # noqa: E402
 
 from deploy.local_redis import LocalRedis  # noqa: E402
 
@@ -112,13 +112,7 @@ def main() -> None:
         holder.stdin.write("final\n")
         holder.stdin.flush()
         sent = int(holder.stdout.readline())
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            last = client.ask("last")
-            if all(v == FINAL for v in last.values()):
-                break
-            time.sleep(0.5)
-        last = client.ask("last")
+        last = wait_final(client, FINAL)
         lost = sum(v != FINAL for v in last.values())
         report = client.ask("report")
         first, end = samples[min(1, len(samples) - 1)][1], process_figures(device.process.pid)

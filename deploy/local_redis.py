@@ -9,6 +9,26 @@ import tempfile
 import time
 
 
+def redis_server_command(
+    executable: str, port: int, workdir: str, unix_socket: str | None = None
+) -> list[str]:
+    """``redis-server`` on 127.0.0.1:``port`` keeping nothing on disk (and a unix socket)."""
+    command = [
+        executable,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        workdir,
+    ]
+    return command + (["--unixsocket", unix_socket] if unix_socket else [])
+
+
 class LocalRedis:
     """``redis-server`` on a free loopback port, in a temporary directory, until stopped."""
 
@@ -26,19 +46,7 @@ class LocalRedis:
     def start(self) -> None:
         """Start the server (again, after :meth:`kill`: same port, same directory)."""
         self.process = subprocess.Popen(
-            [
-                self._executable,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._dir.name,
-            ],
+            redis_server_command(self._executable, self.port, self._dir.name),
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -10,11 +12,22 @@ import subprocess
 import time
 from pathlib import Path
 
+from deploy.local_redis import redis_server_command
+
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@functools.cache
+def _debug_command(executable: str) -> tuple[str, ...]:
+    """Options letting loopback clients (the tests) use DEBUG (``DEBUG SLEEP``: a slow
+    server). Redis 7 refuses DEBUG by default; older servers allow it and lack the option."""
+    version = subprocess.run([executable, "--version"], capture_output=True, text=True).stdout
+    major = re.search(r"v=(\d+)\.", version)
+    return ("--enable-debug-command", "local") if major and int(major[1]) >= 7 else ()
 
 
 def _ping(port: int) -> bool:
@@ -50,20 +63,12 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"redis-{self.port}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [
+            redis_server_command(
                 self.executable,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
+                self.port,
                 str(self.workdir),
-                *(["--unixsocket", str(self.socket_path)] if self.socket_path else []),
-            ],
+                str(self.socket_path) if self.socket_path else None,
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
