@@ -30,6 +30,7 @@ from .bus import Bus, ConnectionState
 from .channel import Channel
 from .kinds import Kind, Mismatch, infer_kind
 from .lines import ChannelSpec, LineError, parse_line, parse_lines
+from .messages import ValueMessage
 from .naming import AttributeNamer, NameTaken
 
 __all__ = ["Exposed", "Exposure", "Listener", "Sample"]
@@ -62,9 +63,11 @@ class Exposed:
         self.attribute: str | None = None
         self.decode_error: str | None = None
         self.sample = Sample(None, time.time(), False, note="no value yet")
+        self.shown = False  # its attribute exists: the listener has exposed it
         self._exposure = exposure
-        self.channel = Channel(name, bus=exposure.bus, mirror=True)
-        self.channel.register_callback(self.on_value)
+        # The callback goes in with the channel: the first value can come back (in the reader)
+        # before the constructor returns, and nothing would mark it to be shown.
+        self.channel = Channel(name, bus=exposure.bus, mirror=True, callback=self.on_value)
 
     @property
     def writable(self) -> bool:
@@ -179,7 +182,15 @@ class Exposure:
                 if names
                 else list(self._entries.values())
             )
-        return all(e.channel.settled for e in entries)
+        return all(self._settled(e) for e in entries)
+
+    @staticmethod
+    def _settled(entry: Exposed) -> bool:
+        # Settled is shown: a channel without type= whose first value came is settled once
+        # the reader has made its attribute (AttributeName answers, reads work).
+        if not entry.channel.settled:
+            return False
+        return entry.shown or (entry.kind is None and _kind_of(entry.channel.held) is None)
 
     def wait_settled(self, timeout: float, names: list[str] | None = None) -> bool:
         deadline = time.monotonic() + timeout
@@ -328,6 +339,8 @@ class Exposure:
                 entry.sample = self._sample(entry)
         if ready:
             self.listener.expose(ready)
+            for entry in ready:
+                entry.shown = True
         return opened
 
     def _name(self, entries: list[Exposed]) -> None:
@@ -384,8 +397,7 @@ class Exposure:
                 if entry is None:
                     continue
                 if entry.kind is None:
-                    held = entry.channel.held
-                    entry.kind = infer_kind(held.value) if held is not None else None
+                    entry.kind = _kind_of(entry.channel.held)
                     if entry.kind is None:
                         continue  # None says nothing about the type: wait for a real value
                     new.append(entry)
@@ -395,6 +407,8 @@ class Exposure:
                 entry.sample = self._sample(entry)
         if new:
             self.listener.expose(new)
+            for entry in new:
+                entry.shown = True
         self.listener.publish([e for e in changed if e not in new])
 
     def _on_state(self, state: ConnectionState, error: str | None) -> None:
@@ -433,3 +447,8 @@ class Exposure:
 
 def _escape_glob(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _kind_of(held: ValueMessage | None) -> Kind | None:
+    """The kind a channel without type= gets from its value (None: no value says it yet)."""
+    return infer_kind(held.value) if held is not None else None

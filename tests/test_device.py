@@ -140,6 +140,22 @@ def test_every_value_becomes_an_attribute_of_its_type(redis_server, hold, unique
                 assert read.value == expected, name
 
 
+def test_a_started_device_shows_every_untyped_channel_that_has_a_value(
+    redis_server, hold, unique
+):
+    """Once the server answers, each channel without type= whose holder answered has its
+    attribute: a GUI opened right after a restart finds all of them."""
+    names = [f"{unique}.u{i:03d}" for i in range(200)]
+    for index, name in enumerate(names):
+        hold(name, float(index))
+    wait_held(redis_server, *names)
+    with running_device({"RedisUrl": redis_server.url, "Channels": names}) as (proxy, _):
+        assert proxy.state() == DevState.ON, proxy.status()
+        assert len(proxy.ChannelNames) == len(names)
+        for index, name in enumerate(names):
+            assert proxy.read_attribute(proxy.AttributeName(name)).value == float(index)
+
+
 def test_events_carry_the_source_timestamp_and_no_polling_is_needed(redis_server, hold, unique):
     name = f"{unique}.roby.position"
     position = hold(name, 1.0)
