@@ -31,7 +31,7 @@ import tango
 from tango import AttrQuality, DevState
 from tango.server import Device, attribute, command, device_property
 
-from device_classes.tango_types import TangoType, tango_type
+from device_classes.tango_types import TangoType, client_text, tango_text, tango_type
 from tango_channels import Bus, ConnectionState
 from tango_channels.exposure import Exposed, Exposure
 from tango_channels.kinds import Mismatch
@@ -336,7 +336,7 @@ class BeaconChannels(Device):
         return self._channel_names()
 
     def _channel_names(self) -> list[str]:
-        return [e.name for e in self.exposure.entries()] if self.exposure else []
+        return [tango_text(e.name) for e in self.exposure.entries()] if self.exposure else []
 
     def _push_names(self) -> None:
         try:
@@ -355,7 +355,7 @@ class BeaconChannels(Device):
         """Set every ``<name>:*`` channel to its configured default, for every holder."""
         self._require_exposure()
         try:
-            return self.exposure.clear_cache(list(names))
+            return self.exposure.clear_cache([client_text(n) for n in names])
         except (ConnectionError, TimeoutError, OSError) as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_RedisUnreachable",
@@ -369,7 +369,7 @@ class BeaconChannels(Device):
     def AddChannel(self, line: str) -> list[str]:
         self._require_exposure()
         try:
-            opened = self.exposure.add_line(line)
+            opened = self.exposure.add_line(client_text(line))
         except LineError as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_BadLine", str(exc), "BeaconChannels.AddChannel"
@@ -379,7 +379,7 @@ class BeaconChannels(Device):
         with tango.AutoTangoAllowThreads(self):
             self.exposure.wait_settled(ADD_WAIT, opened)
         self._update_state()
-        return opened
+        return [tango_text(name) for name in opened]
 
     @command(
         dtype_in=str,
@@ -390,7 +390,9 @@ class BeaconChannels(Device):
     def RemoveChannel(self, name: str) -> list[str]:
         self._require_exposure()
         try:
-            gone = self.exposure.remove(name)
+            gone = self.exposure.remove(
+                name if self.exposure.by_channel(name) else client_text(name)
+            )
         except KeyError as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_NoChannel", str(exc.args[0]), "BeaconChannels.RemoveChannel"
@@ -400,7 +402,12 @@ class BeaconChannels(Device):
 
     @command(dtype_in=str, dtype_out=str, doc_in="channel name", doc_out="attribute name")
     def AttributeName(self, channel: str) -> str:
-        entry = self.exposure.by_channel(channel) if self.exposure else None
+        # As sent, or as UTF-8: how a client sends a name beyond Latin-1 (see tango_text).
+        entry = (
+            self.exposure.by_channel(channel) or self.exposure.by_channel(client_text(channel))
+            if self.exposure
+            else None
+        )
         if entry is None or entry.attribute is None:
             why = "is not exposed" if entry is None else "has no attribute yet (no value)"
             tango.Except.throw_exception(
@@ -419,7 +426,7 @@ class BeaconChannels(Device):
                 f"no attribute {attribute_name} shows a channel",
                 "BeaconChannels.ChannelName",
             )
-        return entry.name
+        return tango_text(entry.name)
 
     def _require_exposure(self) -> None:
         if self.exposure is None:
@@ -469,7 +476,10 @@ class BeaconChannels(Device):
                 )
             lines += exposure.errors
             if bus.stats.decode_errors:
-                lines.append(f"{bus.stats.decode_errors} undecodable messages dropped.")
+                lines.append(
+                    f"Undecodable messages dropped: {bus.stats.decode_errors} (the log names "
+                    "each channel and why)."
+                )
         if self._last_error is not None:
             when, text = self._last_error
             lines.append(f"Last error ({time.strftime('%H:%M:%S', time.localtime(when))}): {text}")

@@ -8,6 +8,8 @@
 | enum:<labels>     | DevEnum with those labels                         |
 | spectrum:<dtype>  | SPECTRUM of the matching type (str: DevString)    |
 | image:<dtype>     | IMAGE of the matching type                        |
+
+Text (string values, channel names) beyond Latin-1 is sent as UTF-8: see :func:`tango_text`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tango import AttrDataFormat, CmdArgType
 
 from tango_channels.kinds import Kind
 
-__all__ = ["TangoType", "tango_type"]
+__all__ = ["TangoType", "client_text", "tango_text", "tango_type"]
 
 MAX_SPECTRUM = 1 << 20
 MAX_IMAGE = (4096, 4096)
@@ -78,6 +80,10 @@ class TangoType:
         """A sample's value (already of the kind) as Tango takes it."""
         if self.kind.name == "state":
             return tango.DevState.names[value]
+        if self.dtype == CmdArgType.DevString:
+            if self.dformat == AttrDataFormat.SCALAR:
+                return tango_text(value)
+            return [tango_text(v) for v in value]
         if self.numpy_dtype is not None and value.dtype != self.numpy_dtype:
             return value.astype(self.numpy_dtype)
         return value
@@ -98,6 +104,32 @@ class TangoType:
         if self.dformat == AttrDataFormat.SPECTRUM:
             return tango.SpectrumAttr(name, self.dtype, access, MAX_SPECTRUM)
         return tango.ImageAttr(name, self.dtype, access, *MAX_IMAGE)
+
+
+def tango_text(text: str) -> str:
+    """``text`` as a DevString can carry it (attribute values, events, command results).
+
+    PyTango (10.3) sends these strings as Latin-1 and raises ``UnicodeError`` (not a DevFailed)
+    for any other character: a channel named ``κανάλι`` or a value ``"✓ done"`` would fail
+    every read, and every push, of the attribute and of the rest of its batch. Text Latin-1
+    holds goes as is; other text goes as its UTF-8 bytes (the channel name's bytes on Redis),
+    which a PyTango client turns back with ``.encode("latin-1").decode()``.
+    """
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("latin-1")
+    return text
+
+
+def client_text(text: str) -> str:
+    """A string a client sent, read as UTF-8 if it is (the converse of :func:`tango_text`):
+    PyTango hands it over as Latin-1, and a client can only send text beyond Latin-1 as its
+    UTF-8 bytes."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def tango_type(kind: Kind) -> TangoType:

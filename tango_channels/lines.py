@@ -73,6 +73,12 @@ def parse_line(line: str) -> ChannelSpec | None:
     except ValueError as exc:
         raise LineError(f"{exc} in {quoted}") from None
     pattern, options = words[0], words[1:]
+    # Not channel names but a mistake: an empty one ("" type=float), or a line whose name was
+    # forgotten (type=float), which would otherwise wait for ever on a channel of that name.
+    if not pattern:
+        raise LineError(f"the channel name is empty in {quoted}")
+    if pattern.partition("=")[0] in _KEYS:
+        raise LineError(f"the channel name is missing (the line starts with an option) in {quoted}")
     values: dict[str, str] = {}
     for option in options:
         key, sep, value = option.partition("=")

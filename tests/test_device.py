@@ -140,9 +140,7 @@ def test_every_value_becomes_an_attribute_of_its_type(redis_server, hold, unique
                 assert read.value == expected, name
 
 
-def test_a_started_device_shows_every_untyped_channel_that_has_a_value(
-    redis_server, hold, unique
-):
+def test_a_started_device_shows_every_untyped_channel_that_has_a_value(redis_server, hold, unique):
     """Once the server answers, each channel without type= whose holder answered has its
     attribute: a GUI opened right after a restart finds all of them."""
     names = [f"{unique}.u{i:03d}" for i in range(200)]

@@ -48,6 +48,8 @@ def test_defaults_are_json_or_plain_text(text, default):
         ("x default={broken", "not valid JSON"),
         ('x label="unclosed', "No closing quotation"),
         ("x unit", "is not key=value"),
+        ('"" type=float', "the channel name is empty"),
+        ("type=float", "the channel name is missing"),
     ],
 )
 def test_bad_lines_say_what_is_wrong_and_quote_the_line(line, message):

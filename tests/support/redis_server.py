@@ -63,12 +63,15 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"redis-{self.port}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            redis_server_command(
-                self.executable,
-                self.port,
-                str(self.workdir),
-                str(self.socket_path) if self.socket_path else None,
-            ),
+            [
+                *redis_server_command(
+                    self.executable,
+                    self.port,
+                    str(self.workdir),
+                    str(self.socket_path) if self.socket_path else None,
+                ),
+                *_debug_command(self.executable),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

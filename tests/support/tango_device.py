@@ -25,22 +25,39 @@ BEACON_CHANNELS = shutil.which("BeaconChannels", path=os.path.dirname(sys.execut
 )
 
 
+class RunningDevice(tuple):
+    """What :func:`running_device` yields: ``(proxy, access)``, unpacked as such, and the
+    server's process id in :attr:`pid` (to look at its threads)."""
+
+    pid: int
+
+    def __new__(cls, proxy: tango.DeviceProxy, access: str, pid: int) -> RunningDevice:
+        self = super().__new__(cls, (proxy, access))
+        self.pid = pid
+        return self
+
+
 @contextlib.contextmanager
 def running_device(
-    properties: dict[str, Any], workdir: Path | None = None
-) -> Iterator[tuple[tango.DeviceProxy, str]]:
+    properties: dict[str, Any],
+    workdir: Path | None = None,
+    control_system: dict[str, Any] | None = None,
+) -> Iterator[RunningDevice]:
     """``BeaconChannels <instance>`` started as an operator would (the console script), with a
     file database holding ``properties``, listening on 127.0.0.1 (events need an address).
-    Yields a proxy and the device's full address, for other processes and clients."""
+    Yields a proxy and the device's full address, for other processes and clients (and the
+    server's pid, see :class:`RunningDevice`). ``control_system``: properties of the free
+    object ``CtrlSystem``, Tango's facility-wide settings (``WAttrNaNAllowed``...)."""
     global _instances
     _instances += 1
     instance = f"t{os.getpid()}x{_instances}"
     workdir = Path(workdir or tempfile.mkdtemp(prefix="beacon-channels-"))
     db_file = workdir / f"{instance}.db"
     db_file.write_text(f"BeaconChannels/{instance}/DEVICE/BeaconChannels: {DEVICE}\n")
-    tango.Database(str(db_file)).put_device_property(
-        DEVICE, {k: v if isinstance(v, list) else [str(v)] for k, v in properties.items()}
-    )
+    database = tango.Database(str(db_file))
+    database.put_device_property(DEVICE, _property_values(properties))
+    if control_system:
+        database.put_property("CtrlSystem", _property_values(control_system))
     port = free_port()
     log_path = workdir / f"{instance}.log"
     with open(log_path, "wb") as log:
@@ -58,7 +75,7 @@ def running_device(
     access = f"tango://127.0.0.1:{port}/{DEVICE}#dbase=no"
     try:
         proxy = _wait_for_device(access, server, log_path)
-        yield proxy, access
+        yield RunningDevice(proxy, access, server.pid)
     finally:
         server.terminate()
         try:
@@ -66,6 +83,10 @@ def running_device(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def _property_values(properties: dict[str, Any]) -> dict[str, list[str]]:
+    return {k: v if isinstance(v, list) else [str(v)] for k, v in properties.items()}
 
 
 def _wait_for_device(access: str, server: subprocess.Popen[bytes], log: Path) -> tango.DeviceProxy:
