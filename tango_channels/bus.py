@@ -18,10 +18,12 @@ The reader reads with a timeout, never a bare blocking read: when the connection
 for ``health_interval`` seconds it sends a ``PING``, and declares the connection dead when nothing
 at all comes back within ``health_timeout`` (a paused or half-open server). On any connection
 error it reconnects with exponential backoff and jitter, resubscribes every channel, queries
-them all again (held values are kept and replaced only by newer ones) and publishes values that
-were set while Redis was unreachable. :attr:`Bus.state` and :meth:`Bus.add_state_listener` make
-this visible. A Redis server that is down when the bus starts is just the first of these
-retries: nothing hangs, and reading a channel's value times out with an error saying so.
+them all again (held values are kept and replaced only by newer ones), asks again when another
+process rejoins soon after (it was reconnecting too, and may hold a value we missed), and
+publishes values that were set while Redis was unreachable. :attr:`Bus.state` and
+:meth:`Bus.add_state_listener` make this visible. A Redis server that is down when the bus
+starts is just the first of these retries: nothing hangs, and reading a channel's value times
+out with an error saying so.
 
 Messages are read in batches (everything already received, one ``recv``); after each batch
 the hooks registered with :meth:`Bus.after_batch` run, so that a consumer such as the Tango
@@ -35,6 +37,7 @@ import contextlib
 import enum
 import heapq
 import logging
+import math
 import os
 import random
 import socket
@@ -66,6 +69,24 @@ _SUBSCRIBE_CHUNK = 500
 # After another process queries a channel we have no value for, wait this long (its own query
 # over, it holds a value) before asking again.
 ASK_AGAIN_AFTER_A_NEWCOMER = 0.5
+# For this long after we (re)connect, a process joining a channel we hold makes us ask again
+# too: values published while we were away never reach us, and our own query on reconnecting
+# missed the holders that were reconnecting themselves (a Redis restart cuts everyone).
+REJOIN_WINDOW = 10.0
+
+
+def _query_id(again: bool) -> str:
+    """A query id. A first query (a process joining the channel) gets a uuid4 hex, as BLISS
+    makes them; asking again gets the same with version digit 0, which no uuid4 has, so that
+    no one takes it for a newcomer: two mirrors without a value would ask each other for ever.
+    """
+    query_id = uuid.uuid4().hex
+    return f"{query_id[:12]}0{query_id[13:]}" if again else query_id
+
+
+def _is_join(query_id: str) -> bool:
+    """Whether a query comes from a process joining the channel (see :func:`_query_id`)."""
+    return not (len(query_id) == 32 and query_id[12] == "0")
 
 
 class ConnectionState(enum.Enum):
@@ -194,7 +215,9 @@ class Bus:
         self._own_query_ids: set[str] = set()
         self._query_deadlines: list[tuple[float, str]] = []
         self._ask_again_at: list[tuple[float, str]] = []  # (when, channel name)
-        self._asking_again: dict[str, int] = {}  # channel name -> retries so far
+        # channel name -> (retries so far, ask even if a value is held)
+        self._asking_again: dict[str, tuple[int, bool]] = {}
+        self._connected_at = -math.inf  # time.monotonic() of the last (re)connection
         self._sub: RespConnection | None = None
         self._writer = RespConnection(self.address, timeout=timeout, client_name=self.client_name)
         self._closed = False
@@ -438,6 +461,7 @@ class Bus:
             for start in range(0, len(names), _SUBSCRIBE_CHUNK):
                 chunk = names[start : start + _SUBSCRIBE_CHUNK]
                 sub.send(("SUBSCRIBE", *(n.encode() for n in chunk)))
+        self._connected_at = time.monotonic()
         self._set_state(ConnectionState.CONNECTED)
 
     def _read_loop(self) -> None:
@@ -515,10 +539,11 @@ class Bus:
         out: list[tuple[Any, ...]],
         queries: list[tuple[int, _PendingQuery]],
         retries: int = 0,
+        again: bool = False,
     ) -> None:
         name = participant.name
         query = _PendingQuery(
-            uuid.uuid4().hex, name, time.monotonic() + participant.timeout, retries=retries
+            _query_id(again), name, time.monotonic() + participant.timeout, retries=retries
         )
         participant._query = query
         self._queries[query.id] = query
@@ -527,21 +552,29 @@ class Bus:
         queries.append((len(out), query))
         out.append(("PUBLISH", participant._wire_name, encode_query(name, query.id)))
 
-    def _ask_again(self, name: str, delay: float, retries: int = 0) -> None:
-        """Query channel ``name`` again in ``delay`` seconds if it still has no value."""
-        if name not in self._asking_again:
-            self._asking_again[name] = retries
+    def _ask_again(
+        self, name: str, delay: float, retries: int = 0, even_if_held: bool = False
+    ) -> None:
+        """Query channel ``name`` again in ``delay`` seconds if it still has no value (or
+        anyway, ``even_if_held``)."""
+        pending = self._asking_again.get(name)
+        if pending is None:
             heapq.heappush(self._ask_again_at, (time.monotonic() + delay, name))
+            self._asking_again[name] = (retries, even_if_held)
+        elif even_if_held:
+            self._asking_again[name] = (pending[0], True)
 
     def _ask_again_now(self, now: float) -> None:
         out: list[tuple[Any, ...]] = []
         queries: list[tuple[int, _PendingQuery]] = []
         while self._ask_again_at and self._ask_again_at[0][0] <= now:
             _, name = heapq.heappop(self._ask_again_at)
-            retries = self._asking_again.pop(name, 0)
+            retries, even_if_held = self._asking_again.pop(name, (0, False))
             participant = self._channels.get(name)
-            if participant is not None and participant._wants_value():
-                self._start_query(participant, out, queries, retries)
+            if participant is None or participant._closed:
+                continue
+            if participant._wants_value() or (even_if_held and participant._queries_holders):
+                self._start_query(participant, out, queries, retries, again=True)
         if out:
             self._flush(out, queries)
 
@@ -575,10 +608,13 @@ class Bus:
             if msg.id in self._own_query_ids:
                 self._own_query_ids.discard(msg.id)
                 return  # our own query: we do not answer ourselves
-            if participant is not None and participant._wants_value():
-                # Someone starts holding this channel: it will have a value (its default, which
-                # BLISS doesn't publish) once its own query is over. Ask it then.
-                self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER)
+            if participant is not None and _is_join(msg.id):
+                if participant._wants_value():
+                    # Someone starts holding this channel: it will have a value (its default,
+                    # which BLISS doesn't publish) once its own query is over. Ask it then.
+                    self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER)
+                elif time.monotonic() - self._connected_at < REJOIN_WINDOW:
+                    self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER, even_if_held=True)
             held = participant._answer() if participant is not None else None
             if held is not None and not self._may_resend(name, held):
                 held = None

@@ -247,3 +247,22 @@ def test_a_mirror_never_makes_up_a_value(redis_server, make_peer, bus, unique):
     assert newcomer.call("get", name=name)["value"] == "its own default"
     newcomer.call("set", name=name, value="set by a holder")
     wait_for(lambda: mirror.held is not None and mirror.held.value == "set by a holder")
+
+
+def test_two_mirrors_of_a_channel_nobody_holds_do_not_keep_asking_each_other(
+    redis_server, make_bus, unique
+):
+    """Two devices watching a channel no BLISS process holds: each asks once more when the
+    other joins, and then Redis is quiet (not one query each per second, for ever)."""
+    name = f"{unique}.unheld"
+    first, second = make_bus(redis_server.url), make_bus(redis_server.url)
+    mirrors = [Channel(name, bus=first, mirror=True)]
+    wait_subscribers(redis_server.url, name)
+    mirrors.append(Channel(name, bus=second, mirror=True))
+    wait_for(lambda: all(m.settled for m in mirrors), what="both queries answered")
+    wait_for(lambda: first.stats.queries_answered and second.stats.queries_answered)
+    time.sleep(2)  # four times the delay before asking again
+    answered = first.stats.queries_answered + second.stats.queries_answered
+    time.sleep(2)
+    assert first.stats.queries_answered + second.stats.queries_answered == answered
+    assert all(m.held is None for m in mirrors)
