@@ -380,30 +380,6 @@ def test_init_rereads_and_keeps_attribute_names(redis_server, hold, unique):
         wait_for(lambda: proxy.read_attribute(attribute).value == 2.0)
 
 
-def test_redis_restart_faults_then_recovers_with_values_flowing(own_redis, make_bus, unique):
-    name = f"{unique}.pos"
-    bus = make_bus(own_redis.url)
-    holder = Channel(name, value=1.0, bus=bus)
-    wait_held(own_redis, name)
-    with running_device({"RedisUrl": own_redis.url, "Channels": [name]}) as (proxy, _):
-        attribute = proxy.AttributeName(name)
-        states = Events(proxy, "State")
-        try:
-            own_redis.kill()
-            states.wait(lambda e: not e.err and e.attr_value.value == DevState.FAULT)
-            assert "unreachable since" in proxy.status()
-            read = proxy.read_attribute(attribute)
-            assert read.quality == AttrQuality.ATTR_INVALID  # the last value is not VALID
-            own_redis.start()
-            states.wait(lambda e: not e.err and e.attr_value.value == DevState.ON, timeout=15)
-            wait_for(lambda: bus.connected)
-            holder.value = 5.0
-            wait_for(lambda: proxy.read_attribute(attribute).value == 5.0)
-            assert proxy.read_attribute(attribute).quality == AttrQuality.ATTR_VALID
-        finally:
-            states.close()
-
-
 def test_a_taurus_listener_receives_change_events(redis_server, hold, unique):
     taurus = pytest.importorskip("taurus")
     from taurus.core import TaurusEventType
