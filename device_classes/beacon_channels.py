@@ -390,9 +390,7 @@ class BeaconChannels(Device):
     def RemoveChannel(self, name: str) -> list[str]:
         self._require_exposure()
         try:
-            gone = self.exposure.remove(
-                name if self.exposure.by_channel(name) else client_text(name)
-            )
+            gone = self.exposure.remove(self._channel_sent(name))
         except KeyError as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_NoChannel", str(exc.args[0]), "BeaconChannels.RemoveChannel"
@@ -402,12 +400,7 @@ class BeaconChannels(Device):
 
     @command(dtype_in=str, dtype_out=str, doc_in="channel name", doc_out="attribute name")
     def AttributeName(self, channel: str) -> str:
-        # As sent, or as UTF-8: how a client sends a name beyond Latin-1 (see tango_text).
-        entry = (
-            self.exposure.by_channel(channel) or self.exposure.by_channel(client_text(channel))
-            if self.exposure
-            else None
-        )
+        entry = self.exposure.by_channel(self._channel_sent(channel)) if self.exposure else None
         if entry is None or entry.attribute is None:
             why = "is not exposed" if entry is None else "has no attribute yet (no value)"
             tango.Except.throw_exception(
@@ -427,6 +420,11 @@ class BeaconChannels(Device):
                 "BeaconChannels.ChannelName",
             )
         return tango_text(entry.name)
+
+    def _channel_sent(self, name: str) -> str:
+        """The channel a client named: as sent if exposed, else read as UTF-8 (how a client
+        sends a name beyond Latin-1, see tango_text)."""
+        return name if self.exposure.by_channel(name) else client_text(name)
 
     def _require_exposure(self) -> None:
         if self.exposure is None:
