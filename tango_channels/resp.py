@@ -101,6 +101,11 @@ class RespConnection:
         data = b"".join(hiredis.pack_command(cmd) for cmd in commands)
         try:
             self._socket().sendall(data)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self.close()
+            raise ConnectionError(
+                f"Redis at {self.address} closed the connection (writing: {exc})"
+            ) from exc
         except OSError as exc:
             self.close()
             raise ConnectionError(f"writing to Redis at {self.address} failed: {exc}") from exc
@@ -124,6 +129,14 @@ class RespConnection:
             except (TimeoutError, BlockingIOError):
                 # BlockingIOError: a zero timeout makes the socket non-blocking.
                 return []
+            except ConnectionResetError as exc:
+                # Redis closing a client with unread input sends a reset rather than an end of
+                # stream (it cuts a subscriber over its output buffer limit either way): to a
+                # person both mean the same, and both are said the same way.
+                self.close()
+                raise ConnectionError(
+                    f"Redis at {self.address} closed the connection (reset: {exc})"
+                ) from exc
             except OSError as exc:
                 self.close()
                 raise ConnectionError(
