@@ -73,6 +73,10 @@ ASK_AGAIN_AFTER_A_NEWCOMER = 0.5
 # too: values published while we were away never reach us, and our own query on reconnecting
 # missed the holders that were reconnecting themselves (a Redis restart cuts everyone).
 REJOIN_WINDOW = 10.0
+# A connection lost sooner than this after it was made counts as a failed attempt: the next
+# one waits its backoff (a server that cuts us at once, or a bug of ours on the first batch,
+# must not become a tight reconnect loop).
+STABLE_CONNECTION = 1.0
 
 
 def _query_id(again: bool) -> str:
@@ -420,7 +424,6 @@ class Bus:
                 self._set_state(ConnectionState.DISCONNECTED, exc)
                 self._wakeup.wait(backoff.next())
                 continue
-            backoff.reset()
             try:
                 self._read_loop()
             except _CONNECTION_ERRORS as exc:
@@ -437,6 +440,10 @@ class Bus:
                     self._sub = None
                 with self._write_lock:
                     self._writer.close()
+            if time.monotonic() - self._connected_at < STABLE_CONNECTION:
+                self._wakeup.wait(backoff.next())
+            else:
+                backoff.reset()
 
     def _connect(self) -> None:
         sub = RespConnection(self.address, timeout=self.timeout, client_name=self.client_name)
@@ -476,7 +483,8 @@ class Bus:
                 pinged_at = None
                 self._handle_batch(replies)
             elif pinged_at is None:
-                sub.send(("PING",))
+                with self._sub_lock:
+                    sub.send(("PING",))
                 pinged_at = now
             elif now - pinged_at > self.health_timeout:
                 raise TimeoutError(
@@ -598,7 +606,10 @@ class Bus:
                 exc,
             )
             for fn in self._decode_error_listeners:
-                fn(name, str(exc))
+                try:
+                    fn(name, str(exc))
+                except Exception:
+                    log.exception("decode error listener %r failed", fn)
             return
         if type(msg) is ValueMessage:
             self.stats.values += 1

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+
+import redis
 
 from support import wait_for
 from support.redis_server import RedisServer, free_port, wait_subscribers
@@ -50,6 +53,26 @@ def test_a_holder_is_asked_again_after_reconnecting(own_redis, make_bus, make_pe
     holder = make_peer(own_redis.url)  # a newer value, set while we were away
     holder.call("open", name=name, value="MOVING")
     wait_for(lambda: ours.held.value == "MOVING", what="the re-query after reconnecting")
+
+
+def test_a_bus_cut_off_alone_asks_the_holders_again_when_it_is_back(
+    own_redis, make_bus, make_peer, unique
+):
+    """Only our connections are cut (our Redis user disabled) while the holder stays
+    connected: what it set meanwhile comes to us through our query on reconnecting."""
+    own_redis.command("ACL", "SETUSER", "alone", "on", ">secret", "~*", "&*", "+@all")
+    name = f"{unique}.pos"
+    holder = make_peer(own_redis.url)
+    holder.call("open", name=name, value=1)
+    bus = make_bus(f"redis://alone:secret@127.0.0.1:{own_redis.port}/0")
+    ours = Channel(name, bus=bus)
+    assert ours.value == 1
+    own_redis.command("ACL", "SETUSER", "alone", "off")
+    own_redis.command("CLIENT", "KILL", "USER", "alone")
+    wait_for(lambda: not bus.connected, what="the cut")
+    holder.call("set", name=name, value=2)  # we can't hear this
+    own_redis.command("ACL", "SETUSER", "alone", "on")
+    wait_for(lambda: ours.held.value == 2, what="the re-query after reconnecting")
 
 
 def test_redis_down_at_start_is_a_clear_error_then_recovers(tmp_path, make_bus, unique):
@@ -140,3 +163,40 @@ def test_restarts_leak_no_threads_or_connections(own_redis, make_bus, unique):
     assert threading.active_count() == threads
     clients = own_redis.command("CLIENT", "LIST").decode().splitlines()
     assert len([c for c in clients if "tango-channels" in c]) == 2  # reader and writer
+
+
+def test_a_server_that_cuts_us_at_once_is_not_hammered(own_redis, make_bus, unique):
+    """Redis cuts our subscriber connection each time it is sent more than its pubsub output
+    buffer limit (set low here, with messages above it published all the time): the bus
+    retries with backoff, not in a tight loop, says why, and stays once it can."""
+    name = f"{unique}.x"
+    own_redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32kb 32kb 0")
+    stop = threading.Event()
+
+    def flood() -> None:
+        raw = redis.Redis.from_url(own_redis.url)
+        while not stop.wait(0.005):
+            raw.publish(name, b"x" * 100_000)
+        raw.close()
+
+    def connections() -> int:
+        info = own_redis.command("INFO", "stats").decode()
+        return int(info.split("total_connections_received:")[1].split()[0])
+
+    flooder = threading.Thread(target=flood, daemon=True)
+    flooder.start()
+    try:
+        bus = make_bus(own_redis.url)
+        channel = Channel(name, default_value=0, bus=bus)
+        wait_for(lambda: bus.stats.reconnects >= 3, what="the first cuts")
+        before = connections()
+        time.sleep(2.0)  # a window to count attempts in, not a duration asserted
+        # Backoff (50 ms doubling up to 2 s): a few attempts, two connections each; without
+        # it, one every few milliseconds.
+        assert connections() - before < 30
+        assert "closed the connection" in (bus.last_error or "")
+    finally:
+        stop.set()
+        flooder.join()
+    wait_for(lambda: bus.connected, what="reconnection once the flood stops")
+    assert channel.value == 0
