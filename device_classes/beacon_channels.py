@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -33,6 +34,7 @@ from tango.server import Device, attribute, command, device_property
 
 from device_classes.tango_types import TangoType, client_text, tango_text, tango_type
 from tango_channels import Bus, ConnectionState
+from tango_channels.address import BeaconError, RedisAddress, ask_beacon, resolve
 from tango_channels.exposure import Exposed, Exposure
 from tango_channels.kinds import Mismatch
 from tango_channels.lines import LineError
@@ -45,6 +47,7 @@ STATIC_ATTRIBUTES = ["State", "Status", "ChannelNames"]
 _NO_VALUE: Any = object()  # in the read cache: no value yet (the read says why)
 INITIAL_WAIT = 5.0  # seconds init_device waits for the first values (types) of its channels
 ADD_WAIT = 2.0  # the same for AddChannel (within a client's default 3 s timeout)
+BEACON_RETRY = 2.0  # seconds between two questions to a Beacon server that did not answer
 
 
 def _dev_failed(reason: str, description: str, origin: str) -> tango.DevFailed:
@@ -104,26 +107,66 @@ class BeaconChannels(Device):
         self._cache: dict[str, tuple[Any, float, AttrQuality, Any]] = {}
         self._started = time.time()
         self._last_error: tuple[float, str] | None = None
+        # What keeps the device from running (no Redis yet), and what went wrong with its
+        # attributes: both are FAULT, until they go (the first) or until Init (the second).
+        self._not_running = "Not running."
+        self._attribute_errors: list[str] = []
+        self._stopping = threading.Event()
+        self._finder: threading.Thread | None = None
         self.bus: Bus | None = None
         self.exposure: Exposure | None = None
         self.set_change_event("State", True, False)
         self.set_change_event("Status", True, False)
         self.set_change_event("ChannelNames", True, False)
         try:
-            redis = self.RedisUrl or None
-            if redis is None and self.BeaconHost:
-                from tango_channels.address import ask_beacon
-
-                redis = ask_beacon(self.BeaconHost)
-            self.bus = Bus(
-                redis,
-                reader_context=tango.EnsureOmniThread,
-                client_name=f"BeaconChannels:{self.get_name()}",
-                trusted_modules=tuple(self.TrustedModules),
+            redis = self._find_redis()
+        except BeaconError as exc:
+            # Beacon may just not be up yet (a whole beamline starting): ask again.
+            since = time.strftime("%H:%M:%S")
+            self._not_running = f"Cannot find Redis since {since}: {exc}; asking again."
+            self._error(f"cannot find Redis: {exc}")
+            self._finder = threading.Thread(
+                target=self._find_redis_forever, name="BeaconChannels Beacon", daemon=True
             )
-        except (ValueError, ConnectionError, OSError) as exc:
+            self._finder.start()
+            return
+        except (ValueError, OSError) as exc:
+            self._not_running = f"Cannot find Redis: {exc}. Correct the property, then Init."
             self._error(f"cannot find Redis: {exc}")
             return
+        self._start(redis)
+
+    def _find_redis(self) -> RedisAddress:
+        """Where Redis is, from the properties (asking Beacon if they say so)."""
+        if self.RedisUrl:
+            return resolve(self.RedisUrl)
+        if self.BeaconHost:
+            return ask_beacon(self.BeaconHost)
+        return resolve(None)
+
+    def _find_redis_forever(self) -> None:
+        """Ask Beacon every BEACON_RETRY seconds until it answers, then start (this thread
+        stops at delete_device, which waits for it without holding the monitor)."""
+        with tango.EnsureOmniThread():
+            while not self._stopping.wait(BEACON_RETRY):
+                try:
+                    redis = self._find_redis()
+                except (BeaconError, ValueError, OSError) as exc:
+                    log.debug("%s: still no Redis: %s", self.get_name(), exc)
+                    continue
+                with tango.AutoTangoMonitor(self):
+                    if not self._stopping.is_set():
+                        self._start(redis)
+                return
+
+    def _start(self, redis: RedisAddress) -> None:
+        """Connect to Redis and expose the configured channels (under the device monitor)."""
+        self.bus = Bus(
+            redis,
+            reader_context=tango.EnsureOmniThread,
+            client_name=f"BeaconChannels:{self.get_name()}",
+            trusted_modules=tuple(self.TrustedModules),
+        )
         known = {channel: (attr, kind) for attr, channel, kind in self._shown.values()}
         self.exposure = Exposure(
             self.bus,
@@ -142,7 +185,7 @@ class BeaconChannels(Device):
             self.exposure.wait_settled(INITIAL_WAIT)
         when = time.strftime("%H:%M:%S")
         self._retire(
-            [k for k in self._types if k not in self._entries and k not in self._retired],
+            [k for k in self._types if k not in self._entries],
             f"its channel is no longer configured (Init at {when})",
         )
         self._update_state()
@@ -151,6 +194,9 @@ class BeaconChannels(Device):
     def delete_device(self) -> None:
         # The reader may be waiting for the monitor we hold: let it go while we wait for it.
         with tango.AutoTangoAllowThreads(self):
+            self._stopping.set()
+            if self._finder is not None:
+                self._finder.join(timeout=10)
             if self.exposure is not None:
                 self.exposure.stop()
             if self.bus is not None:
@@ -167,6 +213,12 @@ class BeaconChannels(Device):
                 break
             except tango.DevFailed as exc:  # the monitor stayed busy past its timeout
                 log.warning("creating attributes, attempt %d: %s", attempt + 1, exc.args[0].desc)
+        else:
+            names = ", ".join(e.name for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
+            self._attribute_error(
+                f"no attribute for {len(entries)} channels ({names}): the device stayed busy "
+                "while creating them; run Init"
+            )
         self.publish(entries)
         self._push_names()
 
@@ -177,7 +229,7 @@ class BeaconChannels(Device):
             wanted = tango_type(entry.kind)
             existing = self._types.get(key)
             if existing is not None and existing.signature != wanted.signature:
-                self._error(
+                self._attribute_error(
                     f"channel {entry.name} is now {entry.kind}, but attribute "
                     f"{entry.attribute} has another type: restart the server to "
                     "change it"
@@ -187,7 +239,7 @@ class BeaconChannels(Device):
                 try:
                     self._create_attribute(entry, wanted)
                 except tango.DevFailed as exc:
-                    self._error(
+                    self._attribute_error(
                         f"cannot create attribute {entry.attribute} for channel "
                         f"{entry.name}: {exc.args[0].desc}"
                     )
@@ -269,7 +321,7 @@ class BeaconChannels(Device):
     def _retire(self, keys: list[str], why: str) -> None:
         for key in keys:
             attribute, channel, _ = self._shown[key]
-            reason = (
+            reason = self._retired.get(key) or (  # retired before: it still says why
                 f"attribute {attribute} no longer shows channel {channel}: {why}; "
                 "it goes away when the server restarts"
             )
@@ -298,7 +350,10 @@ class BeaconChannels(Device):
                 f"BeaconChannels {self.get_name()}",
             )
         if failed is not None:
-            raise failed
+            # A new exception for each read: raising the cached one again would lengthen its
+            # traceback at every read, for as long as a client polls it.
+            error = failed.args[0]
+            tango.Except.throw_exception(error.reason, error.desc, error.origin)
         if value is None:  # created a moment ago, no sample cached yet
             ttype = self._types[attr.get_name().lower()]
             return ttype.placeholder(), time.time(), AttrQuality.ATTR_INVALID
@@ -312,8 +367,14 @@ class BeaconChannels(Device):
                 f"{attr.get_name()} is no longer exposed",
                 "BeaconChannels.write",
             )
+        value = attr.get_write_value()
+        # Text beyond Latin-1 comes as its UTF-8 bytes, as it is sent (see tango_text).
+        if isinstance(value, str):
+            value = client_text(value)
+        elif entry.kind is not None and entry.kind.dtype == "str":
+            value = [client_text(v) for v in value]
         try:
-            self.exposure.write(entry, attr.get_write_value())
+            self.exposure.write(entry, value)
         except Mismatch as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_WrongValue",
@@ -437,14 +498,15 @@ class BeaconChannels(Device):
         bus, exposure = self.bus, self.exposure
         if bus is None or exposure is None or not bus.connected or exposure.errors:
             return DevState.FAULT
-        return DevState.ON
+        return DevState.FAULT if self._attribute_errors else DevState.ON
 
     def dev_status(self) -> str:
         bus, exposure = self.bus, self.exposure
         if bus is None or exposure is None:
-            lines = ["Not running."]
+            lines = [self._not_running]
         else:
-            lines = [bus.describe_state()[0].upper() + bus.describe_state()[1:] + "."]
+            connection = bus.describe_state()
+            lines = [connection[0].upper() + connection[1:] + "."]
             exposed, pending = exposure.entries(), exposure.pending()
             count = f"{len(exposed)} channels exposed as attributes"
             if pending:
@@ -473,6 +535,7 @@ class BeaconChannels(Device):
                     "away; a restart drops them)."
                 )
             lines += exposure.errors
+            lines += self._attribute_errors
             if bus.stats.decode_errors:
                 lines.append(
                     f"Undecodable messages dropped: {bus.stats.decode_errors} (the log names "
@@ -486,6 +549,12 @@ class BeaconChannels(Device):
     def _error(self, text: str) -> None:
         self._last_error = (time.time(), text)
         log.error("%s: %s", self.get_name(), text)
+
+    def _attribute_error(self, text: str) -> None:
+        """A channel left without its attribute: FAULT, and said in Status, until Init."""
+        self._attribute_errors.append(text)
+        self._error(text)
+        self._update_state()
 
     def _on_connection(self, state: ConnectionState, error: str | None) -> None:
         if state is ConnectionState.DISCONNECTED and error:

@@ -139,7 +139,8 @@ class Exposure:
         for spec in specs:
             if spec.is_glob:
                 self._globs.append(spec)
-        self._open_many([(s.pattern, s) for s in specs if not s.is_glob])
+        _, refused = self._open_many([(s.pattern, s) for s in specs if not s.is_glob])
+        self.runtime_errors += refused
         self._discover_once()
         if self._globs:
             self._discovery = threading.Thread(
@@ -234,9 +235,9 @@ class Exposure:
         if spec.pattern in self._entries:
             raise LineError(f"channel {spec.pattern!r} is already exposed")
         self._removed.discard(spec.pattern)
-        opened = self._open_many([(spec.pattern, spec)])
-        if not opened:
-            raise LineError(self.runtime_errors[-1])
+        opened, refused = self._open_many([(spec.pattern, spec)])
+        if refused:  # the caller is told; the device's configuration is still sound
+            raise LineError(refused[0])
         return opened
 
     def remove(self, name: str) -> list[Exposed]:
@@ -311,10 +312,12 @@ class Exposure:
                 return glob.default
         return None
 
-    def _open_many(self, wanted: list[tuple[str, ChannelSpec]]) -> list[str]:
-        """Open channels; those whose kind is known get an attribute at once."""
+    def _open_many(self, wanted: list[tuple[str, ChannelSpec]]) -> tuple[list[str], list[str]]:
+        """Open channels; those whose kind is known get an attribute at once. Returns the
+        names opened, and why the others were refused."""
         ready: list[Exposed] = []
-        opened = []
+        opened: list[str] = []
+        refused: list[str] = []
         with self._lock:
             for name, spec in sorted(wanted, key=lambda w: w[0]):
                 if name in self._entries:
@@ -327,7 +330,7 @@ class Exposure:
                     try:
                         entry.attribute = self._namer.take(spec.attr)
                     except NameTaken as exc:
-                        self.runtime_errors.append(f"{spec.line!r}: {exc}")
+                        refused.append(f"{spec.line!r}: {exc}")
                         entry.channel.close()
                         continue
                 self._entries[name] = entry
@@ -341,7 +344,7 @@ class Exposure:
             self.listener.expose(ready)
             for entry in ready:
                 entry.shown = True
-        return opened
+        return opened, refused
 
     def _name(self, entries: list[Exposed]) -> None:
         # Caller holds the lock.
@@ -434,7 +437,8 @@ class Exposure:
                 log.warning("discovering %s: %s", glob.pattern, exc)
                 continue
             wanted += [(n, glob) for n in live if n not in self._entries and n not in self._removed]
-        return self._open_many(wanted) if wanted else []
+        # Globs take no attr=: nothing they match is refused.
+        return self._open_many(wanted)[0] if wanted else []
 
     def _discover_forever(self) -> None:
         with self._thread_context():

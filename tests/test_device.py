@@ -198,10 +198,15 @@ def test_writes_are_published_and_wrong_ones_refused(redis_server, hold, unique)
     settings = hold(f"{unique}.settings", {"gain": 2})
     wait_held(redis_server, f"{unique}.settings")
     lines = [f"{name} type=float access=rw", readonly, f"{unique}.settings access=rw"]
-    with running_device({"RedisUrl": redis_server.url, "Channels": lines}) as (proxy, _):
+    with running_device({"RedisUrl": redis_server.url, "Channels": lines}) as (proxy, access):
         attribute = proxy.AttributeName(name)
-        proxy.write_attribute(attribute, 2.25)
-        assert got.wait(5) and seen == [2.25]
+        other_client = Events(tango.DeviceProxy(access), attribute)
+        try:
+            proxy.write_attribute(attribute, 2.25)
+            assert got.wait(5) and seen == [2.25]
+            other_client.wait(other_client.value_is(2.25))  # another GUI sees the write
+        finally:
+            other_client.close()
         assert proxy.read_attribute(attribute).value == 2.25
 
         json_attribute = proxy.AttributeName(f"{unique}.settings")
@@ -381,7 +386,7 @@ def test_init_rereads_and_keeps_attribute_names(redis_server, hold, unique):
 
 
 def test_a_taurus_listener_receives_change_events(redis_server, hold, unique):
-    taurus = pytest.importorskip("taurus")
+    import taurus  # a test dependency: missing, the test fails rather than skips
     from taurus.core import TaurusEventType
 
     name = f"{unique}.taurus"
@@ -472,3 +477,106 @@ def test_redis_is_found_through_beacon(redis_server, hold, unique):
             )
     finally:
         stub.close()
+
+
+def test_text_written_beyond_latin_1_reaches_holders_as_written(redis_server, hold, unique):
+    """A client sends such text as its UTF-8 bytes (the way the device sends it, see
+    tango_text); the holders get the text, not those bytes read as Latin-1."""
+    name = f"{unique}.comment"
+    comment = hold(name, "µm")
+    wait_held(redis_server, name)
+    lines = [f"{name} type=str access=rw"]
+    with running_device({"RedisUrl": redis_server.url, "Channels": lines}) as (proxy, _):
+        attribute = proxy.AttributeName(name)
+        proxy.write_attribute(attribute, "✓ aligned".encode().decode("latin-1"))
+        wait_for(lambda: comment.held.value == "✓ aligned", what="the text written")
+        assert proxy.read_attribute(attribute).value.encode("latin-1").decode() == "✓ aligned"
+        proxy.write_attribute(attribute, "5 µm")  # Latin-1 text goes as it is
+        wait_for(lambda: comment.held.value == "5 µm", what="the Latin-1 text written")
+
+
+def test_clear_cache_of_nothing_resets_every_exposed_cache(redis_server, hold, unique):
+    cached, plain = f"{unique}_wago:last_config", f"{unique}.position"
+    held_cached = hold(cached, "loaded")
+    held_plain = hold(plain, 1.5)
+    wait_held(redis_server, cached, plain)
+    lines = [f"{cached} default=unloaded", plain]
+    with running_device({"RedisUrl": redis_server.url, "Channels": lines}) as (proxy, _):
+        assert proxy.ClearCache([]) == 1  # obj:key channels only
+        wait_for(lambda: held_cached.held.value == "unloaded", what="the cache cleared")
+        assert proxy.read_attribute(proxy.AttributeName(cached)).value == "unloaded"
+        assert held_plain.value == 1.5
+
+
+def test_a_refused_add_channel_leaves_the_device_as_it_was(redis_server, hold, unique):
+    first, second = f"{unique}.a", f"{unique}.b"
+    hold(first, 1.0)
+    hold(second, 2.0)
+    wait_held(redis_server, first, second)
+    lines = [f"{first} attr=Taken"]
+    with running_device({"RedisUrl": redis_server.url, "Channels": lines}) as (proxy, _):
+        with pytest.raises(tango.DevFailed, match="'Taken' is already taken"):
+            proxy.AddChannel(f"{second} attr=Taken")
+        assert proxy.state() == DevState.ON, proxy.status()
+        assert list(proxy.ChannelNames) == [first]
+
+
+def test_a_channel_left_without_its_attribute_is_a_fault_until_init(redis_server, hold, unique):
+    name = f"{unique}.gain"
+    hold(name, 1.0)
+    wait_held(redis_server, name)
+    with running_device({"RedisUrl": redis_server.url, "Channels": [name]}) as (proxy, _):
+        attribute = proxy.AttributeName(name)
+        proxy.RemoveChannel(name)
+        # Its attribute is a DevDouble, for as long as the server runs.
+        proxy.AddChannel(f"{name} type=str attr={attribute}")
+        assert proxy.state() == DevState.FAULT
+        assert f"attribute {attribute} has another type: restart the server" in proxy.status()
+        proxy.Init()  # the configuration again: its attribute is back, and the device ON
+        assert proxy.state() == DevState.ON, proxy.status()
+        assert proxy.read_attribute(attribute).value == 1.0
+
+
+def test_a_retired_attribute_still_says_why_after_init(redis_server, hold, unique):
+    kept, removed = f"{unique}.kept", f"{unique}.removed"
+    hold(kept, 1.0)
+    hold(removed, 2.0)
+    wait_held(redis_server, kept, removed)
+    lines = [kept]
+    with running_device({"RedisUrl": redis_server.url, "Channels": lines}) as (proxy, _):
+        attribute = proxy.AttributeName(proxy.AddChannel(removed)[0])
+        proxy.RemoveChannel(removed)
+        proxy.Init()
+        for _ in range(3):  # every read says it, not only the first
+            with pytest.raises(tango.DevFailed, match=f"no longer shows channel {removed}"):
+                proxy.read_attribute(attribute)
+
+
+def test_a_device_started_before_beacon_finds_redis_once_beacon_answers(
+    redis_server, hold, unique
+):
+    from support.beacon_stub import BeaconStub
+    from support.redis_server import free_port
+
+    name = f"{unique}.late"
+    hold(name, "found")
+    wait_held(redis_server, name)
+    beacon_port = free_port()
+    properties = {"BeaconHost": f"127.0.0.1:{beacon_port}", "Channels": [name]}
+    with running_device(properties) as (proxy, _):
+        assert proxy.state() == DevState.FAULT
+        assert f"Beacon at 127.0.0.1:{beacon_port} unreachable" in proxy.status()
+        assert "asking again" in proxy.status()
+        stub = BeaconStub(f"127.0.0.1:{redis_server.port}", port=beacon_port)
+        try:
+            wait_for(lambda: _shows(proxy, name, "found"), what="the value, once Beacon is up")
+            assert proxy.state() == DevState.ON, proxy.status()
+        finally:
+            stub.close()
+
+
+def _shows(proxy: tango.DeviceProxy, channel: str, value) -> bool:
+    try:
+        return proxy.read_attribute(proxy.AttributeName(channel)).value == value
+    except tango.DevFailed:
+        return False

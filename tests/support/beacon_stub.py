@@ -10,10 +10,10 @@ import threading
 class BeaconStub:
     """Answers REDIS_QUERY (type 30) with a REDIS_QUERY_ANSWER (type 31) frame."""
 
-    def __init__(self, answer: str) -> None:
+    def __init__(self, answer: str, port: int = 0) -> None:
         self.answer = answer.encode()
         self.requests: list[bytes] = []
-        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server = socket.create_server(("127.0.0.1", port))
         self.port = self.server.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
 
