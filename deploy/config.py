@@ -19,9 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SERVER", "ConfigError", "Device", "Instance", "load", "to_json"]
+import yaml
+
+__all__ = [
+    "SERVER",
+    "ConfigError",
+    "Device",
+    "Instance",
+    "Properties",
+    "load",
+    "parse",
+    "to_document",
+    "to_json",
+]
 
 SERVER = "BeaconChannels"
+YAML_SUFFIXES = (".yaml", ".yml")
 
 Properties = dict[str, list[str]]
 
@@ -62,6 +75,9 @@ def _values(value: Any, where: str) -> list[str]:
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+    for key in value:  # YAML keys may be numbers, booleans, dates...
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}: key {key!r} is not a string")
     return value
 
 
@@ -110,20 +126,35 @@ def parse(data: Any) -> list[Instance]:
 
 
 def load(path: Path) -> list[Instance]:
-    """Read a deployment file (``.json``, or ``.yaml``/``.yml``)."""
-    text = path.read_text()
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+    """Read a deployment file: UTF-8, JSON (or YAML if named ``.yaml``/``.yml``).
 
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError are ValueErrors
+    Whatever makes it unusable (unreadable, not UTF-8, not JSON or YAML, nested too deeply, not
+    a deployment document) is a :class:`ConfigError` of one line starting with the file's name.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+        data = yaml.safe_load(text) if path.suffix in YAML_SUFFIXES else json.loads(text)
+        return parse(data)
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:  # before ValueError, of which it is one
+        byte = exc.object[exc.start]
+        raise ConfigError(f"{path}: not UTF-8 (byte 0x{byte:02x} at offset {exc.start})") from None
+    except yaml.YAMLError as exc:  # not a ValueError
+        raise ConfigError(f"{path}: {_yaml_error(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    except ValueError as exc:  # json.JSONDecodeError (one line, says where) and ConfigError
         raise ConfigError(f"{path}: {exc}") from None
-    except ImportError:
-        raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml)") from None
-    return parse(data)
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """PyYAML's message, which spans several lines and quotes the text, as one line."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None and exc.problem:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        return f"{where}: {exc.problem}" + (f" ({exc.context})" if exc.context else "")
+    return " ".join(str(exc).split())
 
 
 def to_document(instances: list[Instance]) -> dict[str, Any]:
