@@ -1,9 +1,10 @@
 """Facility deployment, on the Tango database software facilities run.
 
-Each test runs on Debian's DataBaseds (MariaDB) and on pytango-db's PyDatabaseds: deploy a
-version-controlled file with ``beacon-channels-deploy``, start ``BeaconChannels <instance>``
-by name as a facility would, read and subscribe with DeviceProxy and Taurus, edit a property
-as Jive does and run Init, and start and stop the server through Tango's Starter.
+Each test that needs a database runs on Debian's DataBaseds (MariaDB) and on pytango-db's
+PyDatabaseds: deploy a version-controlled file with ``beacon-channels-deploy``, start
+``BeaconChannels <instance>`` by name as a facility would, read and subscribe with DeviceProxy
+and Taurus, edit a property as Jive does and run Init, and start and stop the server through
+Tango's Starter. The systemd unit needs none.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,9 +21,11 @@ from pathlib import Path
 
 import pytest
 import tango
+import taurus
 import yaml
+from taurus.core import TaurusEventType
 
-from deploy.config import parse, to_document
+from deploy.config import SERVER, parse, to_document
 from support import wait_for
 from support.redis_server import wait_subscribers
 from support.tango_device import Events
@@ -71,9 +75,9 @@ def document(
 
 
 def deploy(database, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [DEPLOY, *args], env=database.env, capture_output=True, text=True, timeout=120
-    )
+    """``beacon-channels-deploy`` on ``database`` (``None``: for commands that need none)."""
+    env = database.env if database is not None else None
+    return subprocess.run([DEPLOY, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def connect(name: str, timeout: float = 60) -> tango.DeviceProxy:
@@ -134,9 +138,6 @@ def test_apply_is_idempotent_and_dump_gives_the_file_back(
 def test_a_deployed_server_runs_by_name_and_follows_edits(
     tango_database, redis_server, holder, tmp_path, instance
 ):
-    taurus = pytest.importorskip("taurus")
-    from taurus.core import TaurusEventType
-
     position = holder(f"{instance}.roby.position", 1.0)
     holder(f"{instance}.roby.velocity", 2.5)
     path = tmp_path / "beacon.json"
@@ -230,7 +231,25 @@ def starter(tango_database, tmp_path):
         process.terminate()
         process.wait(timeout=30)
         for instance in started:  # its servers outlive it
-            subprocess.run(["pkill", "-f", f"BeaconChannels {instance}$"], check=False)
+            stop_server(db, instance)
+
+
+def stop_server(db: tango.Database, instance: str, timeout: float = 30) -> None:
+    """Stop ``BeaconChannels <instance>`` if it still runs, by the PID it gave the database."""
+    try:
+        pid = db.get_device_info(f"dserver/{SERVER}/{instance}").pid
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid > 0 else []
+    except (tango.DevFailed, OSError):  # never exported, or gone
+        return
+    if instance.encode() not in argv:  # gone, and its PID now another process's
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():  # not our child: no wait(); init reaps it
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            break
+        time.sleep(0.1)
 
 
 def test_the_starter_starts_and_stops_the_server(
@@ -283,14 +302,16 @@ def test_the_starter_starts_and_stops_the_server(
         tango.DeviceProxy(f"tango://{tango_database.tango_host}/{instance}/beacon/1").ping()
 
 
-def test_the_systemd_unit_runs_this_venv_s_server(tango_database):
-    unit = deploy(tango_database, "systemd-unit", "--user", "blissadm").stdout
+def test_the_systemd_unit_runs_this_venv_s_server(tmp_path):
+    done = deploy(None, "systemd-unit", "--user", "blissadm")  # no database involved
+    assert done.returncode == 0, done.stderr
+    unit = done.stdout
     assert f"ExecStart={BIN / 'BeaconChannels'} %i" in unit.splitlines()
     assert "User=blissadm" in unit and "Restart=always" in unit
     assert "EnvironmentFile=-/etc/beacon-channels/%i.env" in unit
     verify = shutil.which("systemd-analyze")
     if verify:  # where systemd's tools are installed, check the unit's syntax too
-        path = Path(os.environ.get("TMPDIR", "/tmp")) / "beacon-channels@.service"
+        path = tmp_path / "beacon-channels@.service"
         path.write_text(unit)
         done = subprocess.run(
             [verify, "verify", "--man=no", str(path)], capture_output=True, text=True, check=False

@@ -10,14 +10,17 @@ A database that can't be set up fails the tests that need it, saying why: never 
 from __future__ import annotations
 
 import os
+import random
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.embedded_db import EmbeddedDatabase, free_port
+from deploy.embedded_db import EmbeddedDatabase
 
 SCRIPT = Path(__file__).with_name("start-tango-db.sh")
+LOW_PORTS = range(10000, 32768)  # below Linux's ephemeral range, where bind(0) ports come from
 
 
 @dataclass
@@ -31,10 +34,24 @@ class TangoDatabase:
         return {**os.environ, "TANGO_HOST": self.tango_host}
 
 
+def free_low_port(tries: int = 100) -> int:
+    """A loopback port in ``LOW_PORTS`` that nothing is bound to (tried by binding it).
+
+    Below the ephemeral range so that no port the other servers of the tests get from
+    ``bind(0)`` can take it between this test and DataBaseds' own bind.
+    """
+    for port in random.sample(LOW_PORTS, tries):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port among {tries} tried in {LOW_PORTS}")
+
+
 def start_databaseds() -> TangoDatabase:
-    port = free_port()
-    while port >= 32768:  # DataBaseds is given a port below the ephemeral range
-        port = free_port() % 22000 + 10000
+    port = free_low_port()
     env = {
         **os.environ,
         "TANGO_DB_RESET": "1",
