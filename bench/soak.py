@@ -15,13 +15,20 @@ import argparse
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import tango
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from common import EventClient, beacon_channels, process_figures, wait_final  # noqa: E402
+from common import (  # noqa: E402
+    EventClient,
+    Server,
+    beacon_channels,
+    process_figures,
+    wait_final,
+)
 
 from deploy.local_redis import LocalRedis  # noqa: E402
 
@@ -56,80 +63,88 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
     options = parser.parse_args()
     names = [f"soak.{i:03d}" for i in range(options.channels)]
-    redis = LocalRedis()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            HERE.joinpath("soak.py").read_text().split('HOLDER = r"""')[1].split('"""')[0],
-            redis.url,
-            str(options.rate),
-            str(FINAL),
-            *names,
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=HERE.parent,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "READY"
-    device = beacon_channels(
-        {"RedisUrl": [redis.url], "Channels": [f"{n} type=float" for n in names]}
-    )
-    client = EventClient(device.access, [device.proxy.AttributeName(n) for n in names])
+    with ExitStack() as cleanup:  # whatever was started is stopped, however this ends
+        redis = LocalRedis()
+        cleanup.callback(redis.stop)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, redis.url, str(options.rate), str(FINAL), *names],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=HERE.parent,
+        )
+        cleanup.callback(stop, holder)
+        assert holder.stdin is not None and holder.stdout is not None
+        if (line := holder.stdout.readline().strip()) != "READY":
+            raise RuntimeError(f"holder did not start: {line!r}")
+        device = beacon_channels(
+            {"RedisUrl": [redis.url], "Channels": [f"{n} type=float" for n in names]}
+        )
+        cleanup.callback(device.stop)
+        client = EventClient(device.access, [device.proxy.AttributeName(n) for n in names])
+        cleanup.callback(client.stop)
+        run(options, redis, holder, device, client)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait(timeout=30)
+
+
+def run(
+    options: argparse.Namespace,
+    redis: LocalRedis,
+    holder: subprocess.Popen,
+    device: Server,
+    client: EventClient,
+) -> None:
     duration = options.minutes * 60
     started = time.monotonic()
     restarted = False
     samples = []
-    try:
-        print(
-            f"{options.channels} channels x {options.rate:g} Hz for {options.minutes:g} min; "
-            "Redis killed and restarted halfway"
-        )
-        print(f"   {'minute':>6s} {'RSS MB':>7s} {'threads':>7s} {'fds':>5s} {'events':>9s}")
-        next_sample = started
-        while (elapsed := time.monotonic() - started) < duration:
-            if not restarted and elapsed > duration / 2:
-                restarted = True
-                outage = restart(redis, device.proxy)
-                print(
-                    f"   Redis killed at minute {elapsed / 60:.1f}: device FAULT after "
-                    f"{outage['fault']:.2f} s ({outage['status']!r}); Redis back after 2 s, "
-                    f"device ON {outage['on']:.2f} s later"
-                )
-            if time.monotonic() >= next_sample:
-                figures = process_figures(device.process.pid)
-                events = sum(client.ask("report")["counts"].values())
-                samples.append((elapsed, figures, events))
-                print(
-                    f"   {elapsed / 60:6.1f} {figures['rss_mb']:7.1f} {figures['threads']:7d} "
-                    f"{figures['fds']:5d} {events:9d}",
-                    flush=True,
-                )
-                next_sample += options.sample
-            time.sleep(0.5)
-        assert holder.stdin is not None
-        holder.stdin.write("final\n")
-        holder.stdin.flush()
-        sent = int(holder.stdout.readline())
-        last = wait_final(client, FINAL)
-        lost = sum(v != FINAL for v in last.values())
-        report = client.ask("report")
-        first, end = samples[min(1, len(samples) - 1)][1], process_figures(device.process.pid)
-        print(
-            f"   sent {sent} values, {sum(report['counts'].values())} events delivered; "
-            f"final values lost: {lost} of {len(last)}"
-        )
-        print(
-            f"   device from minute {samples[min(1, len(samples) - 1)][0] / 60:.0f} to the "
-            f"end: RSS {first['rss_mb']:.1f} -> {end['rss_mb']:.1f} MB, threads "
-            f"{first['threads']} -> {end['threads']}, fds {first['fds']} -> {end['fds']}"
-        )
-    finally:
-        client.stop()
-        holder.kill()
-        device.stop()
-        redis.stop()
+    print(
+        f"{options.channels} channels x {options.rate:g} Hz for {options.minutes:g} min; "
+        "Redis killed and restarted halfway"
+    )
+    print(f"   {'minute':>6s} {'RSS MB':>7s} {'threads':>7s} {'fds':>5s} {'events':>9s}")
+    next_sample = started
+    while (elapsed := time.monotonic() - started) < duration:
+        if not restarted and elapsed > duration / 2:
+            restarted = True
+            outage = restart(redis, device.proxy)
+            print(
+                f"   Redis killed at minute {elapsed / 60:.1f}: device FAULT after "
+                f"{outage['fault']:.2f} s ({outage['status']!r}); Redis back after 2 s, "
+                f"device ON {outage['on']:.2f} s later"
+            )
+        if time.monotonic() >= next_sample:
+            figures = process_figures(device.process.pid)
+            events = sum(client.ask("report")["counts"].values())
+            samples.append((elapsed, figures, events))
+            print(
+                f"   {elapsed / 60:6.1f} {figures['rss_mb']:7.1f} {figures['threads']:7d} "
+                f"{figures['fds']:5d} {events:9d}",
+                flush=True,
+            )
+            next_sample += options.sample
+        time.sleep(0.5)
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write("final\n")
+    holder.stdin.flush()
+    sent = int(holder.stdout.readline())
+    last = wait_final(client, FINAL)
+    lost = sum(v != FINAL for v in last.values())
+    report = client.ask("report")
+    first, end = samples[min(1, len(samples) - 1)][1], process_figures(device.process.pid)
+    print(
+        f"   sent {sent} values, {sum(report['counts'].values())} events delivered; "
+        f"final values lost: {lost} of {len(last)}"
+    )
+    print(
+        f"   device from minute {samples[min(1, len(samples) - 1)][0] / 60:.0f} to the "
+        f"end: RSS {first['rss_mb']:.1f} -> {end['rss_mb']:.1f} MB, threads "
+        f"{first['threads']} -> {end['threads']}, fds {first['fds']} -> {end['fds']}"
+    )
 
 
 def restart(redis: LocalRedis, proxy: tango.DeviceProxy) -> dict:
