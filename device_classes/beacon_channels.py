@@ -17,7 +17,9 @@ Pushing from that thread is safe: PyTango releases the GIL and takes the device 
 for each push, in the same order as a client read (monitor, then GIL). We never hold a lock of
 ours across a push. Writes and commands push from their own omniORB thread. Attributes are
 added under the device monitor; joins in ``delete_device`` release it first
-(``AutoTangoAllowThreads``), as the reader may be waiting for it.
+(``AutoTangoAllowThreads``), as the reader may be waiting for it. When Beacon doesn't answer
+at start, one thread asks it again every ``BEACON_RETRY`` seconds, then starts the device under
+the monitor, as ``init_device`` would have; ``delete_device`` stops and joins it.
 """
 
 from __future__ import annotations
