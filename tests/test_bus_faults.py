@@ -64,6 +64,7 @@ def test_a_bus_cut_off_alone_asks_the_holders_again_when_it_is_back(
     name = f"{unique}.pos"
     holder = make_peer(own_redis.url)
     holder.call("open", name=name, value=1)
+    wait_subscribers(own_redis.url, name)
     bus = make_bus(f"redis://alone:secret@127.0.0.1:{own_redis.port}/0")
     ours = Channel(name, bus=bus)
     assert ours.value == 1
