@@ -256,8 +256,7 @@ def test_a_device_cut_off_alone_asks_the_holders_again_when_it_is_back(
     """Only the device loses Redis (its Redis user disabled, its connections killed) while
     the holder stays connected: the value set meanwhile reaches the device only because it
     asks the holders again when it is back."""
-    own_redis.command("ACL", "SETUSER", "bridge", "on", ">secret", "~*", "&*", "+@all")
-    url = f"redis://bridge:secret@127.0.0.1:{own_redis.port}/0"
+    url = own_redis.user_url("bridge")
     name = f"{unique}.pos"
     holder = make_peer(own_redis.url)
     holder.call("open", name=name, value=1.0)
@@ -265,12 +264,10 @@ def test_a_device_cut_off_alone_asks_the_holders_again_when_it_is_back(
     with running_device({"RedisUrl": url, "Channels": [f"{name} type=float"]}) as (proxy, _):
         attribute = proxy.AttributeName(name)
         wait_shown(proxy, attribute, 1.0, "the first value")
-        own_redis.command("ACL", "SETUSER", "bridge", "off")
-        own_redis.command("CLIENT", "KILL", "USER", "bridge")
-        wait_for(lambda: proxy.state() == DevState.FAULT, what="the device cut off")
-        holder.call("set", name=name, value=2.0)  # published while the device can't hear
-        assert outcome(proxy, attribute)[1] == AttrQuality.ATTR_INVALID
-        own_redis.command("ACL", "SETUSER", "bridge", "on")
+        with own_redis.locked_out("bridge"):
+            wait_for(lambda: proxy.state() == DevState.FAULT, what="the device cut off")
+            holder.call("set", name=name, value=2.0)  # published while the device can't hear
+            assert outcome(proxy, attribute)[1] == AttrQuality.ATTR_INVALID
         wait_for(lambda: proxy.state() == DevState.ON, what="the device back")
         wait_shown(proxy, attribute, 2.0, "the holder's value, asked for again")
 

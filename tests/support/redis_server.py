@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from deploy.local_redis import redis_server_command
@@ -103,6 +105,22 @@ class RedisServer:
     def resume(self) -> None:
         if self.process is not None:
             os.kill(self.process.pid, signal.SIGCONT)
+
+    def user_url(self, name: str, password: str = "secret") -> str:
+        """The URL of a new Redis user ``name`` allowed everything (to cut off alone)."""
+        self.command("ACL", "SETUSER", name, "on", f">{password}", "~*", "&*", "+@all")
+        return f"redis://{name}:{password}@127.0.0.1:{self.port}/0"
+
+    @contextlib.contextmanager
+    def locked_out(self, name: str) -> Iterator[None]:
+        """User ``name`` cut off inside the block (its connections killed, new ones refused),
+        while every other client stays connected."""
+        self.command("ACL", "SETUSER", name, "off")
+        self.command("CLIENT", "KILL", "USER", name)
+        try:
+            yield
+        finally:
+            self.command("ACL", "SETUSER", name, "on")
 
     def command(self, *args: str) -> bytes:
         """Run one command through redis-cli (for checks like CLIENT LIST)."""
