@@ -27,7 +27,7 @@ import time
 
 HERE = os.path.abspath(__file__)
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
-from deploy.local_redis import LocalRedis  # noqa: E402
+from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:

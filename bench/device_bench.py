@@ -32,8 +32,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from common import Server, bare_device, beacon_channels, percentile  # noqa: E402
 
-from deploy.local_redis import LocalRedis  # noqa: E402
 from tango_channels import Bus, Channel  # noqa: E402
+from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
 # --------------------------------------------------------------- client processes
 CLIENT = r"""

@@ -28,7 +28,7 @@ from common import (  # noqa: E402
     wait_final,
 )
 
-from deploy.local_redis import LocalRedis  # noqa: E402
+from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
 FINAL = -1.0
 

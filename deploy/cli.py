@@ -24,8 +24,8 @@ from pathlib import Path
 
 import tango
 
-from deploy import tango_db
-from deploy.config import SERVER, ConfigError, load, to_json
+from tango_channels_deploy import tango_db
+from tango_channels_deploy.config import SERVER, ConfigError, load, to_json
 
 log = logging.getLogger("beacon-channels-deploy")
 

@@ -15,7 +15,7 @@ import threading
 import time
 
 from tango_channels import Bus, Channel
-from tango_channels.opaque import opaque_class
+from tango_channels.wire.opaque import opaque_class
 
 log = logging.getLogger("demo_motor")
 

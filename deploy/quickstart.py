@@ -24,9 +24,9 @@ from pathlib import Path
 
 import tango
 
-from deploy import demo_motor
-from deploy.embedded_db import EmbeddedDatabase, free_port
-from deploy.local_redis import LocalRedis
+from tango_channels_deploy import demo_motor
+from tango_channels_deploy.embedded_db import EmbeddedDatabase, free_port
+from tango_channels_deploy.local_redis import LocalRedis
 
 log = logging.getLogger("quickstart")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import tango
 
-from deploy.config import SERVER, Device, Instance, Properties
+from tango_channels_deploy.config import SERVER, Device, Instance, Properties
 
 __all__ = ["Change", "plan", "read"]
 

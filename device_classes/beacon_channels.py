@@ -2,7 +2,7 @@
 
     BeaconChannels <instance> [Tango options]     (-nodb -dlist ..., -file=..., a database)
 
-The device is thin: :class:`tango_channels.exposure.Exposure` (Tango-free) opens the channels
+The device is thin: :class:`tango_channels.bridge.exposure.Exposure` (Tango-free) opens the channels
 named by the ``Channels`` property, decides their kinds and attribute names and computes their
 samples; this class creates the attributes, pushes their events, and turns library errors into
 Tango errors, State and Status.
@@ -34,12 +34,12 @@ import tango
 from tango import AttrQuality, DevState
 from tango.server import Device, attribute, command, device_property
 
-from device_classes.tango_types import TangoType, client_text, tango_text, tango_type
 from tango_channels import Bus, ConnectionState
-from tango_channels.address import BeaconError, RedisAddress, ask_beacon, resolve
-from tango_channels.exposure import Exposed, Exposure
-from tango_channels.kinds import Mismatch
-from tango_channels.lines import LineError
+from tango_channels.bridge.exposure import Exposed, Exposure
+from tango_channels.bridge.kinds import Mismatch
+from tango_channels.bridge.lines import LineError
+from tango_channels.transport.address import BeaconError, RedisAddress, ask_beacon, resolve
+from tango_channels_device.tango_types import TangoType, client_text, tango_text, tango_type
 
 __all__ = ["BeaconChannels", "main"]
 

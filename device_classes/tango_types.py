@@ -1,4 +1,4 @@
-"""Kinds of channel values (:mod:`tango_channels.kinds`) as Tango attribute types and values.
+"""Kinds of channel values (:mod:`tango_channels.bridge.kinds`) as Tango attribute types and values.
 
 | kind              | Tango attribute                                   |
 |-------------------|---------------------------------------------------|
@@ -21,7 +21,7 @@ import numpy
 import tango
 from tango import AttrDataFormat, CmdArgType
 
-from tango_channels.kinds import Kind
+from tango_channels.bridge.kinds import Kind
 
 __all__ = ["TangoType", "client_text", "tango_text", "tango_type"]
 

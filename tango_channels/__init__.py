@@ -12,20 +12,20 @@ protocol byte for byte, with BLISS's own API::
     c.register_callback(fn)                  # A: fn("something new") once B sets it
     c.value = "something new"                # B
 
-It never imports BLISS and never runs code from the wire (see :mod:`tango_channels.decode`);
+It never imports BLISS and never runs code from the wire (see :mod:`tango_channels.wire.decode`);
 classes it does not know arrive as :class:`Opaque` values and are re-sent unchanged. The
 concurrency model (one reader per Redis connection, threads or gevent) is described in
 :mod:`tango_channels.bus`. Importing this package has no side effect: no connection, no thread,
 no monkey-patching until a channel or bus is created.
 """
 
-from .address import RedisAddress
 from .bus import Bus, BusStats, ConnectionState
 from .channel import DEFAULT_TIMEOUT, Cache, Channel, EventChannel, bus_for, clear_cache
-from .decode import DecodeError, Limits, decode
-from .encode import EncodeError, encode_query, encode_reply, encode_value
-from .messages import Query, Reply, ValueMessage
-from .opaque import Opaque
+from .transport.address import RedisAddress
+from .wire.decode import DecodeError, Limits, decode
+from .wire.encode import EncodeError, encode_query, encode_reply, encode_value
+from .wire.messages import Query, Reply, ValueMessage
+from .wire.opaque import Opaque
 
 __all__ = [
     "DEFAULT_TIMEOUT",

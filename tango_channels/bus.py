@@ -5,12 +5,13 @@ Concurrency model
 A :class:`Bus` owns exactly two Redis connections and one task:
 
 - the **subscriber connection** is read by a single task, the *reader* (a daemon thread, or a
-  greenlet in a gevent-patched process, see :mod:`tango_channels.runtime`). It decodes every
-  message, updates channels, runs their callbacks, answers queries and sends the queries of
-  newly subscribed channels. Callbacks of received values therefore run in the reader: they must
-  be short, and must not wait for the first value of a channel (that value could only arrive
-  through the reader they are blocking; :attr:`Channel.value` raises instead of deadlocking).
-  Other tasks only *write* ``SUBSCRIBE``/``UNSUBSCRIBE`` on it, under ``_sub_lock``.
+  greenlet in a gevent-patched process, see :mod:`tango_channels.transport.runtime`). It decodes
+  every message, updates channels, runs their callbacks, answers queries and sends the queries
+  of newly subscribed channels. Callbacks of received values therefore run in the reader: they
+  must be short, and must not wait for the first value of a channel (that value could only
+  arrive through the reader they are blocking; :attr:`Channel.value` raises instead of
+  deadlocking). Other tasks only *write* ``SUBSCRIBE``/``UNSUBSCRIBE`` on it, under
+  ``_sub_lock``.
 - the **writer connection** carries every ``PUBLISH`` (values set by any thread, replies, queries)
   and ``PUBSUB`` commands, one round trip at a time under ``_write_lock``: writes are serialised.
 
@@ -50,12 +51,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .address import RedisAddress, resolve
-from .decode import DEFAULT_LIMITS, DecodeError, Limits, decode
-from .encode import EncodeError, encode_query, encode_reply, encode_value
-from .messages import Query, Reply, ValueMessage
-from .resp import RedisError, RespConnection
-from .runtime import current_runtime
+from .transport.address import RedisAddress, resolve
+from .transport.resp import RedisError, RespConnection
+from .transport.runtime import current_runtime
+from .wire.decode import DEFAULT_LIMITS, DecodeError, Limits, decode
+from .wire.encode import EncodeError, encode_query, encode_reply, encode_value
+from .wire.messages import Query, Reply, ValueMessage
 
 if TYPE_CHECKING:
     from .channel import _Participant
@@ -165,10 +166,10 @@ class Bus:
     """All the channels of this process on one Redis server (see the module docstring).
 
     ``redis`` is a URL, a ``redis.Redis`` client (only its address is used), a
-    :class:`~tango_channels.address.RedisAddress`, or ``None`` for the default resolution
+    :class:`~tango_channels.transport.address.RedisAddress`, or ``None`` for the default resolution
     (``BEACON_HOST``, then ``REDIS_URL``, then localhost). ``timeout`` bounds every Redis round
     trip and connection attempt. ``trusted_modules``: a held value naming classes (kept as
-    :class:`~tango_channels.opaque.Opaque`) is re-sent in answer to a query only if every one
+    :class:`~tango_channels.wire.opaque.Opaque`) is re-sent in answer to a query only if every one
     of them is under these module prefixes; BLISS would import and run them when decoding it,
     and whoever can publish on Redis chooses them. ``reader_context`` is entered by the
     reader task around its whole life: the Tango device passes ``tango.EnsureOmniThread`` so

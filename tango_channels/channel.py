@@ -36,10 +36,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .address import RedisAddress, resolve
 from .bus import Bus, ConnectionState
-from .encode import encode_value
-from .messages import ValueMessage
+from .transport.address import RedisAddress, resolve
+from .wire.encode import encode_value
+from .wire.messages import ValueMessage
 
 __all__ = ["DEFAULT_TIMEOUT", "Cache", "Channel", "EventChannel", "bus_for", "clear_cache"]
 
@@ -186,7 +186,7 @@ class Channel(_Participant):
     ``value``: set and publish this value (no query). ``default_value``: the value when no
     other process holds one. ``callback``: registered at once. ``timeout``: seconds that reading
     ``.value`` waits for the first value (10 if ``None``). ``redis``: a URL, a ``redis.Redis``
-    client or ``None`` (see :func:`tango_channels.address.resolve`); ``bus``: an explicit
+    client or ``None`` (see :func:`tango_channels.transport.address.resolve`); ``bus``: an explicit
     :class:`~tango_channels.bus.Bus` instead. ``self_updates=False``: callbacks skip the values
     this process set itself.
 

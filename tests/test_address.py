@@ -10,7 +10,7 @@ import redis
 from support.beacon_stub import BeaconStub
 from support.redis_server import RedisServer
 from tango_channels import Bus, Channel, RedisAddress
-from tango_channels.address import BeaconError, resolve
+from tango_channels.transport.address import BeaconError, resolve
 
 
 @pytest.fixture

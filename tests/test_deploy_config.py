@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from deploy.cli import ERROR, main
-from deploy.config import ConfigError, load, parse, to_document
+from tango_channels_deploy.cli import ERROR, main
+from tango_channels_deploy.config import ConfigError, load, parse, to_document
 
 GOOD = {
     "servers": {

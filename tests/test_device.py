@@ -18,7 +18,7 @@ from support import wait_for
 from support.redis_server import wait_subscribers
 from support.tango_device import Events, running_device
 from tango_channels import Channel
-from tango_channels.opaque import opaque_class
+from tango_channels.wire.opaque import opaque_class
 
 
 def axis_state(*names: str):

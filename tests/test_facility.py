@@ -25,11 +25,11 @@ import taurus
 import yaml
 from taurus.core import TaurusEventType
 
-from deploy.config import SERVER, parse, to_document
 from support import wait_for
 from support.redis_server import wait_subscribers
 from support.tango_device import Events
 from tango_channels import Bus, Channel
+from tango_channels_deploy.config import SERVER, parse, to_document
 
 BIN = Path(sys.executable).parent
 DEPLOY = str(BIN / "beacon-channels-deploy")

@@ -201,7 +201,7 @@ def test_values_naming_untrusted_classes_are_not_re_sent(redis_server, bliss, ma
         ours = Channel(name, bus=holder, mirror=True)
         wait_subscribers(redis_server.url, name)
         # An object of a class from somewhere else (it could be gevent.subprocess.Popen).
-        from tango_channels.opaque import opaque_class
+        from tango_channels.wire.opaque import opaque_class
 
         thing = opaque_class("elsewhere.module", "Thing")("argument")
         thing._called = True

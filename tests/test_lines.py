@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tango_channels.kinds import Kind
-from tango_channels.lines import LineError, parse_line, parse_lines
-from tango_channels.naming import AttributeNamer, attribute_name
+from tango_channels.bridge.kinds import Kind
+from tango_channels.bridge.lines import LineError, parse_line, parse_lines
+from tango_channels.bridge.naming import AttributeNamer, attribute_name
 
 
 def test_a_full_line():

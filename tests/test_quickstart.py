@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("database", ["embedded", "file"])
 def test_the_quick_start_shows_a_moving_motor(database):
-    args = [sys.executable, "-m", "deploy.quickstart", "--seconds", "7"]
+    args = [sys.executable, "-m", "tango_channels_deploy.quickstart", "--seconds", "7"]
     if database == "file":
         args.append("--file")
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)

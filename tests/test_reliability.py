@@ -26,12 +26,12 @@ import redis
 import tango
 from tango import AttrDataFormat, AttrQuality, CmdArgType, DevState
 
-from device_classes.tango_types import MAX_SPECTRUM
 from support import wait_for
 from support.redis_server import RedisServer, wait_subscribers
 from support.tango_device import Events, running_device
 from tango_channels import Channel
-from tango_channels.encode import encode_value
+from tango_channels.wire.encode import encode_value
+from tango_channels_device.tango_types import MAX_SPECTRUM
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ from tango_channels import (
     encode_reply,
     encode_value,
 )
-from tango_channels.encode import _dumps, _Value
+from tango_channels.wire.encode import _dumps, _Value
 
 # A copy of shared/bliss-wire/captured.json, so that a checkout alone runs the tests.
 CAPTURED = Path(__file__).resolve().parent / "data" / "bliss-wire-captured.json"

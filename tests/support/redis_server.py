@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from deploy.local_redis import redis_server_command
+from tango_channels_deploy.local_redis import redis_server_command
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.embedded_db import EmbeddedDatabase
+from tango_channels_deploy.embedded_db import EmbeddedDatabase
 
 SCRIPT = Path(__file__).with_name("start-tango-db.sh")
 LOW_PORTS = range(10000, 32768)  # below Linux's ephemeral range, where bind(0) ports come from

@@ -4,7 +4,7 @@
 the class global (``'bliss.config.channels'``, ``'_Value'``, STACK_GLOBAL, each memoised), the
 memoised sender id, the BINFLOAT timestamp, the value, then TUPLE3 NEWOBJ STOP. When the value
 starts, the memo holds exactly those four entries, so the value's bytes can be lifted out and
-replayed after the same four entries in another message (see :mod:`tango_channels.encode`).
+replayed after the same four entries in another message (see :mod:`tango_channels.wire.encode`).
 """
 
 from __future__ import annotations

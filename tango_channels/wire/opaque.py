@@ -12,7 +12,7 @@ That record serves two purposes:
   ``AxisState``, ``args[0]`` of an enum member);
 - the encoder can write the object back as the same pickle operations, so that a BLISS process
   receiving it rebuilds its real class. (Replies to queries go further and re-send the received
-  bytes unchanged, see :class:`~tango_channels.messages.ValueMessage`.)
+  bytes unchanged, see :class:`~tango_channels.wire.messages.ValueMessage`.)
 """
 
 from __future__ import annotations

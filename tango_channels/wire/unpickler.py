@@ -212,7 +212,7 @@ def plain_value(data: bytes, start: int, end: int) -> bool:
 
 def unpickle(data: bytes, find_class: FindClass, span: tuple[int, int] | None) -> Any:
     """The object pickled in ``data``. ``span`` is the value's place in a canonical
-    ``_Value`` message (see :mod:`tango_channels.layout`), None for any other message."""
+    ``_Value`` message (see :mod:`tango_channels.wire.layout`), None for any other message."""
     file = io.BytesIO(data)
     if span is not None and plain_value(data, *span):
         unpickler: Any = _FastUnpickler(file, find_class)

@@ -5,14 +5,14 @@ unpickler whose ``find_class`` is an explicit allow-list:
 
 - the three envelope classes of ``bliss.config.channels`` (mapped to our own types);
 - numpy arrays, scalars and dtypes, under both ``numpy.core`` and ``numpy._core`` paths, built
-  by the checked stand-ins of :mod:`tango_channels.safe_numpy`;
+  by the checked stand-ins of :mod:`tango_channels.wire.safe_numpy`;
 - a few harmless builtin constructors (``complex``, ``bytearray``, ``set``, ``frozenset``,
   ``collections.OrderedDict``, the ``datetime`` types).
 
 Any other *standard library* or numpy global (``os.system``, ``subprocess.Popen``,
 ``builtins.eval``, ``importlib.import_module``...) makes the message undecodable. Any other
 class (BLISS's ``AxisState``, enums, user classes) becomes an inert
-:class:`~tango_channels.opaque.Opaque` that records what the pickle says about it.
+:class:`~tango_channels.wire.opaque.Opaque` that records what the pickle says about it.
 
 Limits protect the reader against messages built to exhaust it: a size limit, a nesting depth,
 and a bound on the expanded size of the value (a small pickle can reference one list a billion

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .opaque import Opaque
+from ..wire.opaque import Opaque
 
 __all__ = [
     "AXIS_STATE_TO_DEVICE_STATE",

@@ -7,8 +7,8 @@ BLISS publishes pickles of three classes of its module ``bliss.config.channels``
 - ``_Reply`` (``name``, ``id``, ``value``): an answer to the query ``id``, whose ``value`` is
   the replier's whole ``_Value`` (original sender and timestamp kept) or ``None``.
 
-This module holds our own versions of them; :mod:`tango_channels.decode` builds them from the
-wire and :mod:`tango_channels.encode` writes them in BLISS's exact byte layout.
+This module holds our own versions of them; :mod:`tango_channels.wire.decode` builds them from the
+wire and :mod:`tango_channels.wire.encode` writes them in BLISS's exact byte layout.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class ValueMessage(NamedTuple):
     ``wire`` is the whole pickled message this value came in (or was sent as) and
     ``span`` the byte range of ``value`` inside it, when the message has BLISS's canonical
     layout. A reply re-sends exactly those bytes, so that a value we could only keep as an
-    :class:`~tango_channels.opaque.Opaque` (a BLISS ``AxisState``, say) reaches the next BLISS
+    :class:`~tango_channels.wire.opaque.Opaque` (a BLISS ``AxisState``, say) reaches the next BLISS
     process unchanged. ``classes`` are the dotted paths of the opaque classes the value names:
     BLISS would import and run them when it decodes the value.
     """

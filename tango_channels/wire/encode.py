@@ -5,7 +5,7 @@ CPython's C pickler refuses to name a class it cannot import there, so the refer
 is a subclass of the standard library's pure-Python pickler (:class:`_WirePickler`) whose
 ``save_global`` writes the names BLISS's classes have: our envelope classes as
 ``bliss.config.channels``, numpy objects under numpy 1.x's ``numpy.core`` paths (BLISS pins
-numpy < 2), and :class:`~tango_channels.opaque.Opaque` values as the class they stand for. Its
+numpy < 2), and :class:`~tango_channels.wire.opaque.Opaque` values as the class they stand for. Its
 output is byte-identical to BLISS's (the golden tests check every captured message).
 
 Two shortcuts keep the hot paths fast, each producing the same bytes:

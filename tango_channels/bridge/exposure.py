@@ -4,8 +4,8 @@
 and the ``Channels`` lines, it opens one *mirror* channel per configured name (it reflects what
 BLISS processes hold and never makes a value up), finds the live channels that globs match
 (``PUBSUB CHANNELS``, now and every ``discovery_period`` seconds), decides each channel's
-:class:`~tango_channels.kinds.Kind` (from ``type=`` or its first value), names its attribute
-(:mod:`tango_channels.naming`) and keeps its latest :class:`Sample`. It tells a
+:class:`~tango_channels.bridge.kinds.Kind` (from ``type=`` or its first value), names its attribute
+(:mod:`tango_channels.bridge.naming`) and keeps its latest :class:`Sample`. It tells a
 :class:`Listener` (the device) what to create and what to publish.
 
 Threads: samples are computed and published in the bus reader, once per batch of messages,
@@ -26,11 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .bus import Bus, ConnectionState
-from .channel import Channel
+from ..bus import Bus, ConnectionState
+from ..channel import Channel
+from ..wire.messages import ValueMessage
 from .kinds import Kind, Mismatch, infer_kind
 from .lines import ChannelSpec, LineError, parse_line, parse_lines
-from .messages import ValueMessage
 from .naming import AttributeNamer, NameTaken
 
 __all__ = ["Exposed", "Exposure", "Listener", "Sample"]
@@ -215,7 +215,7 @@ class Exposure:
     def add_line(self, line: str) -> list[str]:
         """Expose what one more ``Channels`` line says; returns the channel names opened.
 
-        Raises :class:`~tango_channels.lines.LineError` (bad line, or a channel already
+        Raises :class:`~tango_channels.bridge.lines.LineError` (bad line, or a channel already
         exposed) without changing anything.
         """
         spec = parse_line(line)
@@ -265,7 +265,7 @@ class Exposure:
 
     def write(self, entry: Exposed, client_value: Any) -> None:
         """Publish a value a client wrote; raises ``PermissionError``,
-        :class:`~tango_channels.kinds.Mismatch` or ``ConnectionError`` saying why not."""
+        :class:`~tango_channels.bridge.kinds.Mismatch` or ``ConnectionError`` saying why not."""
         if not entry.writable or entry.kind is None:
             raise PermissionError(f"{entry.name} is read-only (its line has no access=rw)")
         self._set(entry, entry.kind.from_client(client_value))
