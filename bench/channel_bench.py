@@ -103,7 +103,7 @@ def hold_many(url: str, prefix: str, count: int) -> dict:
     bus = Bus(url)
     held = [Channel(f"{prefix}.{i}", value=i, bus=bus) for i in range(count)]
     deadline = time.monotonic() + 30
-    while any(c._unsent()[0] is not None for c in held) and time.monotonic() < deadline:
+    while bus.pending_values() and time.monotonic() < deadline:
         time.sleep(0.01)
     print("READY", flush=True)
     sys.stdin.readline()

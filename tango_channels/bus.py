@@ -1,42 +1,48 @@
 """The bus: all channels of a process on one Redis server, through two connections.
 
+The protocol's rules live in :mod:`tango_channels.protocol`, a state machine without I/O; the
+bus is its driver. It owns the connections, the reader task and the clocks, feeds the protocol
+what arrives and carries out what it says.
+
 Concurrency model
 -----------------
-A :class:`Bus` owns exactly two Redis connections and one task:
+A :class:`Bus` owns exactly two Redis connections (:mod:`tango_channels.transport`) and one
+task:
 
 - the **subscriber connection** is read by a single task, the *reader* (a daemon thread, or a
-  greenlet in a gevent-patched process, see :mod:`tango_channels.transport.runtime`). It decodes
-  every message, updates channels, runs their callbacks, answers queries and sends the queries
-  of newly subscribed channels. Callbacks of received values therefore run in the reader: they
-  must be short, and must not wait for the first value of a channel (that value could only
-  arrive through the reader they are blocking; :attr:`Channel.value` raises instead of
-  deadlocking). Other tasks only *write* ``SUBSCRIBE``/``UNSUBSCRIBE`` on it, under
+  greenlet in a gevent-patched process, see :mod:`tango_channels.transport.runtime`). It feeds
+  every message to the protocol, delivers new values (runs channel callbacks), and publishes
+  the protocol's answers and queries. Callbacks of received values therefore run in the
+  reader: they must be short, and must not wait for the first value of a channel (that value
+  could only arrive through the reader they are blocking; :attr:`Channel.value` raises instead
+  of deadlocking). Other tasks only *write* ``SUBSCRIBE``/``UNSUBSCRIBE`` on it, under
   ``_sub_lock``.
-- the **writer connection** carries every ``PUBLISH`` (values set by any thread, replies, queries)
-  and ``PUBSUB`` commands, one round trip at a time under ``_write_lock``: writes are serialised.
+- the **writer connection** carries every ``PUBLISH`` (values set by any thread, replies,
+  queries) and ``PUBSUB`` commands, one round trip at a time under ``_write_lock``: writes are
+  serialised.
+- the protocol state is guarded by ``_lock``, a plain lock held only while the protocol
+  computes (never across I/O, never while a callback runs); it may be taken inside the two
+  I/O locks, never the other way round.
 
 The reader reads with a timeout, never a bare blocking read: when the connection has been quiet
 for ``health_interval`` seconds it sends a ``PING``, and declares the connection dead when nothing
 at all comes back within ``health_timeout`` (a paused or half-open server). On any connection
-error it reconnects with exponential backoff and jitter, resubscribes every channel, queries
-them all again (held values are kept and replaced only by newer ones), asks again when another
-process rejoins soon after (it was reconnecting too, and may hold a value we missed), and
-publishes values that were set while Redis was unreachable. :attr:`Bus.state` and
-:meth:`Bus.add_state_listener` make this visible. A Redis server that is down when the bus
-starts is just the first of these retries: nothing hangs, and reading a channel's value times
-out with an error saying so.
+error it reconnects with exponential backoff and jitter, and the protocol resubscribes every
+channel, queries them all again and publishes values set while Redis was unreachable.
+:attr:`Bus.state` and :meth:`Bus.add_state_listener` make this visible. A Redis server that is
+down when the bus starts is just the first of these retries: nothing hangs, and reading a
+channel's value times out with an error saying so.
 
-Messages are read in batches (everything already received, one ``recv``); after each batch
-the hooks registered with :meth:`Bus.after_batch` run, so that a consumer such as the Tango
-device can publish only the latest value of each channel when values arrive faster than it can
-forward them.
+Messages are read in batches (everything already received, one ``recv``); the publishes a
+batch calls for go in one pipelined round trip, and after each batch the hooks registered with
+:meth:`Bus.after_batch` run, so that a consumer such as the Tango device can publish only the
+latest value of each channel when values arrive faster than it can forward them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-import heapq
 import logging
 import math
 import os
@@ -44,54 +50,40 @@ import random
 import socket
 import threading
 import time
-import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
+from .protocol import (
+    Action,
+    BusStats,
+    ChannelProtocol,
+    ChannelRecord,
+    Deliver,
+    Instant,
+    Publish,
+    RateLimitedWarnings,
+    Role,
+    Undecodable,
+)
 from .transport.address import RedisAddress, resolve
+from .transport.connection import Connection, ConnectionFactory
 from .transport.resp import RedisError, RespConnection
 from .transport.runtime import current_runtime
-from .wire.decode import DEFAULT_LIMITS, DecodeError, Limits, decode
-from .wire.encode import EncodeError, encode_query, encode_reply, encode_value
-from .wire.messages import Query, Reply, ValueMessage
+from .wire.decode import DEFAULT_LIMITS, Limits
+from .wire.encode import encode_value
+from .wire.messages import ValueMessage
 
-if TYPE_CHECKING:
-    from .channel import _Participant
-
-__all__ = ["Bus", "BusStats", "ConnectionState"]
+__all__ = ["Bus", "BusStats", "ConnectionState", "Participant"]
 
 log = logging.getLogger(__name__)
 
 _CONNECTION_ERRORS = (ConnectionError, TimeoutError, OSError, RedisError)
-_SUBSCRIBE_CHUNK = 500
-# After another process queries a channel we have no value for, wait this long (its own query
-# over, it holds a value) before asking again.
-ASK_AGAIN_AFTER_A_NEWCOMER = 0.5
-# For this long after we (re)connect, a process joining a channel we hold makes us ask again
-# too: values published while we were away never reach us, and our own query on reconnecting
-# missed the holders that were reconnecting themselves (a Redis restart cuts everyone).
-REJOIN_WINDOW = 10.0
 # A connection lost sooner than this after it was made counts as a failed attempt: the next
 # one waits its backoff (a server that cuts us at once, or a bug of ours on the first batch,
 # must not become a tight reconnect loop).
 STABLE_CONNECTION = 1.0
-
-
-def _query_id(again: bool) -> str:
-    """A query id. A first query (a process joining the channel) gets a uuid4 hex, as BLISS
-    makes them; asking again gets the same with version digit 0, which no uuid4 has, so that
-    no one takes it for a newcomer: two mirrors without a value would ask each other for ever.
-    """
-    query_id = uuid.uuid4().hex
-    return f"{query_id[:12]}0{query_id[13:]}" if again else query_id
-
-
-def _is_join(query_id: str) -> bool:
-    """Whether a query comes from a process joining the channel (see :func:`_query_id`)."""
-    return not (len(query_id) == 32 and query_id[12] == "0")
 
 
 class ConnectionState(enum.Enum):
@@ -103,28 +95,20 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"
 
 
-@dataclass
-class BusStats:
-    """Counters of what the reader did; written by the reader only."""
+class Participant(Protocol):
+    """What the bus needs of a channel object: a name, and somewhere to deliver its values.
 
-    messages: int = 0
-    values: int = 0
-    queries_answered: int = 0
-    decode_errors: int = 0
-    callback_errors: int = 0
-    reconnects: int = 0
-    decode_errors_by_channel: dict[str, int] = field(default_factory=dict)
+    Everything else the bus and the protocol know of a channel is in its
+    :class:`~tango_channels.protocol.ChannelRecord`, which the channel reads."""
+
+    @property
+    def name(self) -> str: ...
+
+    def deliver(self, message: ValueMessage) -> None:
+        """A new value (already held by the record): run the callbacks. In the reader."""
 
 
-@dataclass
-class _PendingQuery:
-    id: str
-    name: str
-    deadline: float
-    expected: int | None = None  # known once PUBLISH has said how many subscribers heard it
-    answered: int = 0
-    got_value: bool = False
-    retries: int = 0
+P = TypeVar("P", bound=Participant)
 
 
 class _Backoff:
@@ -143,37 +127,23 @@ class _Backoff:
         self.attempt = 0
 
 
-class _RateLimitedWarning:
-    """One warning per key per ``period`` seconds, with the count of those not shown."""
-
-    def __init__(self, period: float = 10.0) -> None:
-        self.period = period
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def __call__(self, key: str, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        last, hidden = self._last.get(key, (-self.period, 0))
-        if now - last < self.period:
-            self._last[key] = (last, hidden + 1)
-            return
-        if hidden:
-            message += f" ({hidden} similar messages not logged)"
-        self._last[key] = (now, 0)
-        log.warning(message, *args)
+def _now() -> Instant:
+    return Instant(time.monotonic(), time.time())
 
 
 class Bus:
     """All the channels of this process on one Redis server (see the module docstring).
 
     ``redis`` is a URL, a ``redis.Redis`` client (only its address is used), a
-    :class:`~tango_channels.transport.address.RedisAddress`, or ``None`` for the default resolution
-    (``BEACON_HOST``, then ``REDIS_URL``, then localhost). ``timeout`` bounds every Redis round
-    trip and connection attempt. ``trusted_modules``: a held value naming classes (kept as
-    :class:`~tango_channels.wire.opaque.Opaque`) is re-sent in answer to a query only if every one
-    of them is under these module prefixes; BLISS would import and run them when decoding it,
-    and whoever can publish on Redis chooses them. ``reader_context`` is entered by the
-    reader task around its whole life: the Tango device passes ``tango.EnsureOmniThread`` so
-    that the events it pushes from channel callbacks come from a thread omniORB knows.
+    :class:`~tango_channels.transport.address.RedisAddress`, or ``None`` for the default
+    resolution (``BEACON_HOST``, then ``REDIS_URL``, then localhost). ``timeout`` bounds every
+    Redis round trip and connection attempt. ``trusted_modules``: a held value naming classes
+    (kept as :class:`~tango_channels.wire.opaque.Opaque`) is re-sent in answer to a query only
+    if every one of them is under these module prefixes; BLISS would import and run them when
+    decoding it, and whoever can publish on Redis chooses them. ``reader_context`` is entered
+    by the reader task around its whole life: the Tango device passes ``tango.EnsureOmniThread``
+    so that the events it pushes from channel callbacks come from a thread omniORB knows.
+    ``connection`` makes the connections (see :mod:`tango_channels.transport.connection`).
     """
 
     def __init__(
@@ -187,6 +157,7 @@ class Bus:
         client_name: str | None = None,
         reader_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
         trusted_modules: tuple[str, ...] = ("bliss.",),
+        connection: ConnectionFactory = RespConnection,
     ) -> None:
         self.address: RedisAddress = resolve(redis)
         self.sender_id = str(os.getpid())
@@ -196,8 +167,11 @@ class Bus:
         self.limits = limits
         self.trusted_modules = tuple(trusted_modules)
         self.client_name = client_name or f"tango-channels:{socket.gethostname()}:{os.getpid()}"
-        self.stats = BusStats()
         self.runtime = current_runtime()
+        self._protocol = ChannelProtocol(
+            self.sender_id, limits=limits, trusted_modules=self.trusted_modules
+        )
+        self.stats: BusStats = self._protocol.stats
 
         self._state = ConnectionState.CONNECTING
         self.last_error: str | None = None
@@ -206,28 +180,20 @@ class Bus:
         self._batch_hooks: list[Callable[[], None]] = []
         self._decode_error_listeners: list[Callable[[str, str], None]] = []
 
-        self._lock = threading.Lock()  # channel registry; never held across I/O
+        self._lock = threading.Lock()  # the protocol and the participants; never across I/O
         self._sub_lock = self.runtime.io_lock()  # writes on the subscriber connection
         self._write_lock = self.runtime.io_lock()  # the writer connection
-        self._channels: weakref.WeakValueDictionary[str, _Participant] = (
+        self._participants: weakref.WeakValueDictionary[str, Participant] = (
             weakref.WeakValueDictionary()
         )
-        self._subscribed: set[str] = set()
-        self._released: deque[str] = deque()  # names of channels garbage-collected
-        self._queries: dict[str, _PendingQuery] = {}
-        # Our own queries come back to us (we are subscribed); they may be answered and
-        # forgotten before that echo arrives, so their ids are kept until it does.
-        self._own_query_ids: set[str] = set()
-        self._query_deadlines: list[tuple[float, str]] = []
-        self._ask_again_at: list[tuple[float, str]] = []  # (when, channel name)
-        # channel name -> (retries so far, ask even if a value is held)
-        self._asking_again: dict[str, tuple[int, bool]] = {}
+        self._released: deque[ChannelRecord] = deque()  # records of channels collected
         self._connected_at = -math.inf  # time.monotonic() of the last (re)connection
-        self._sub: RespConnection | None = None
-        self._writer = RespConnection(self.address, timeout=timeout, client_name=self.client_name)
+        self._connection = connection
+        self._sub: Connection | None = None
+        self._writer = self._new_connection()
         self._closed = False
         self._wakeup = self.runtime.event()
-        self._warn = _RateLimitedWarning()
+        self._warn = RateLimitedWarnings(log)
         self._reader_id: int | None = None
         self._reader_context = reader_context or contextlib.nullcontext
         self._reader = self.runtime.spawn(self._run, name=f"tango-channels reader {self.address}")
@@ -268,6 +234,10 @@ class Bus:
         """Call ``fn()`` in the reader after each batch of received messages."""
         self._batch_hooks.append(fn)
 
+    def in_reader(self) -> bool:
+        """Whether the caller is this bus's reader (where callbacks of received values run)."""
+        return self._reader_id == self.runtime.current()
+
     def wait_connected(self, timeout: float) -> bool:
         """Wait until connected (polling; for start-up and tests)."""
         deadline = time.monotonic() + timeout
@@ -283,6 +253,7 @@ class Bus:
         unreachable.
         """
         msg = encode_value(self.sender_id, time.time(), value)
+        assert msg.wire is not None
         with self._write_lock:
             return int(self._writer_call(("PUBLISH", name.encode(), msg.wire))[0])
 
@@ -291,6 +262,13 @@ class Bus:
         with self._write_lock:
             names = self._writer_call(("PUBSUB", "CHANNELS", pattern.encode()))[0]
         return sorted(n.decode("utf-8", "surrogateescape") for n in names)
+
+    def pending_values(self) -> int:
+        """How many channels have a value set here that Redis has not received yet."""
+        now = _now()
+        with self._lock:
+            records = [self._protocol.record(n) for n in self._protocol.names()]
+            return sum(1 for r in records if r is not None and self._protocol.unsent(r, now))
 
     def close(self) -> None:
         """Stop the reader and close both connections. Channels stop receiving."""
@@ -308,81 +286,107 @@ class Bus:
         self._set_state(ConnectionState.CLOSED)
 
     def __repr__(self) -> str:
-        return f"<Bus {self.address} {self._state.value}, {len(self._channels)} channels>"
+        return f"<Bus {self.address} {self._state.value}, {len(self._participants)} channels>"
 
-    # --------------------------------------------------- used by channel.py
-    def _in_reader(self) -> bool:
-        return self._reader_id == self.runtime.current()
-
-    def _participant(
-        self, cls: type, name: str, factory: Callable[[], _Participant]
-    ) -> tuple[_Participant, bool]:
-        """The live participant for ``name`` (created with ``factory`` and subscribed if
-        there is none); the flag says whether it was created now."""
+    # --------------------------------------------------- for channel objects
+    def join(
+        self,
+        name: str,
+        kind: type[P],
+        create: Callable[[ChannelRecord], P],
+        role: Role,
+        *,
+        timeout: float,
+        default: Any = None,
+        query: bool = True,
+    ) -> P:
+        """The live channel object of ``name`` in this process: the existing one, or a new one
+        made by ``create(record)`` and subscribed. ``kind`` is its class (a name is one kind of
+        channel in a process)."""
         if self._closed:
             raise RuntimeError(f"bus for Redis at {self.address} is closed")
         with self._lock:
-            existing = self._channels.get(name)
+            existing = self._participants.get(name)
             if existing is not None:
-                if type(existing) is not cls:
+                if type(existing) is not kind:
                     raise TypeError(
                         f"channel {name!r} is already open as a {type(existing).__name__} "
                         f"in this process"
                     )
-                return existing, False
-            participant = factory()
-            self._channels[name] = participant
+                return existing  # type: ignore[return-value]
+            record, commands = self._protocol.open(
+                name, role, timeout=timeout, default=default, query=query
+            )
+            participant = create(record)
+            self._participants[name] = participant
             # A channel nobody references any more is unsubscribed by the reader (a finalizer
-            # may run in any thread, at any allocation: it only queues the name).
-            participant._finalizer = weakref.finalize(participant, self._released.append, name)
-        with self._sub_lock:
-            self._subscribed.add(name)
-            self._send_subscription("SUBSCRIBE", name)
-        return participant, True
+            # may run in any thread, at any allocation: it only queues the record).
+            weakref.finalize(participant, self._released.append, record)
+        self._send_subscriber(commands)
+        return participant
 
-    def _release(self, name: str, participant: _Participant | None = None) -> None:
-        """Stop following ``name`` (its channel was closed or collected)."""
+    def leave(self, participant: Participant, record: ChannelRecord) -> None:
+        """``participant`` closes its channel: unsubscribe, forget its value."""
         with self._lock:
-            current = self._channels.get(name)
-            if current is not None and current is not participant:
-                return  # a new channel of that name is open again
-            self._channels.pop(name, None)
-        with self._sub_lock:
-            if name in self._channels:
-                return
-            self._subscribed.discard(name)
-            self._send_subscription("UNSUBSCRIBE", name)
+            if self._participants.get(record.name) is participant:
+                del self._participants[record.name]
+            commands = self._protocol.close(record)
+        self._send_subscriber(commands)
 
-    def _send_subscription(self, command: str, name: str) -> None:
-        # Caller holds _sub_lock. When not connected, or if this fails, the reader
-        # resubscribes the whole of _subscribed when it (re)connects.
-        if self._sub is not None and self._sub.connected:
-            with contextlib.suppress(ConnectionError):
-                self._sub.send((command, name.encode()))
+    def update(self, record: ChannelRecord, *, timeout: float | None, default: Any) -> None:
+        with self._lock:
+            self._protocol.update(record, timeout=timeout, default=default)
 
-    def _send_value(self, participant: _Participant) -> bool:
-        """Publish the participant's latest unsent value; False if Redis is unreachable."""
+    def set_value(self, record: ChannelRecord, value: Any) -> ValueMessage:
+        """Hold ``value`` as set by this process (publish it with :meth:`send_unsent`)."""
+        if record.closed:
+            raise RuntimeError(f"Channel {record.name} is closed")
+        with self._lock:
+            return self._protocol.set_value(record, value, _now())
+
+    def post(self, record: ChannelRecord, event: Any) -> None:
+        """Queue an event (publish it with :meth:`send_unsent`)."""
+        with self._lock:
+            self._protocol.post(record, event)
+
+    def send_unsent(self, record: ChannelRecord) -> bool:
+        """Publish the latest value set here and not sent yet; False if Redis is unreachable
+        (the reader publishes it after reconnecting)."""
         if not self.connected:
             return False
         with self._write_lock:
-            msg, seq = participant._unsent()
-            if msg is None:
+            with self._lock:
+                publish = self._protocol.unsent(record, _now())
+            if publish is None:
                 return True
             try:
-                self._writer_call(("PUBLISH", participant._wire_name, msg.wire))
+                self._writer_call(("PUBLISH", publish.channel, publish.data))
             except _CONNECTION_ERRORS as exc:
                 self._warn(
+                    time.monotonic(),
                     "send",
                     "channel %s: value not sent, Redis at %s: %s (will be sent after reconnecting)",
-                    participant.name,
+                    record.name,
                     self.address,
                     exc,
                 )
                 return False
-            participant._sent(seq)
+            with self._lock:
+                self._protocol.sent(record, publish.seq)
             return True
 
     # ------------------------------------------------------------ the reader
+    def _new_connection(self) -> Connection:
+        return self._connection(self.address, timeout=self.timeout, client_name=self.client_name)
+
+    def _send_subscriber(self, commands: list[tuple[Any, ...]]) -> None:
+        # When not connected, or if this fails, the reader resubscribes every channel when it
+        # (re)connects.
+        with self._sub_lock:
+            if commands and self._sub is not None and self._sub.connected:
+                with contextlib.suppress(ConnectionError):
+                    self._sub.send(*commands)
+
     def _writer_call(self, *commands: tuple[Any, ...]) -> list[Any]:
         # Caller holds _write_lock.
         if not self._writer.connected:
@@ -447,7 +451,7 @@ class Bus:
                 backoff.reset()
 
     def _connect(self) -> None:
-        sub = RespConnection(self.address, timeout=self.timeout, client_name=self.client_name)
+        sub = self._new_connection()
         sub.connect()
         try:
             with self._write_lock:
@@ -458,48 +462,57 @@ class Bus:
             raise
         with self._sub_lock:
             self._sub = sub
-            names = sorted(self._subscribed)
-            self._queries.clear()
-            self._own_query_ids.clear()
-            self._query_deadlines.clear()
-            self._ask_again_at.clear()
-            self._asking_again.clear()
-            for participant in list(self._channels.values()):
-                participant._needs_query = participant._queries_holders
-            for start in range(0, len(names), _SUBSCRIBE_CHUNK):
-                chunk = names[start : start + _SUBSCRIBE_CHUNK]
-                sub.send(("SUBSCRIBE", *(n.encode() for n in chunk)))
+            with self._lock:
+                commands = self._protocol.connection_made(_now())
+            if commands:
+                sub.send(*commands)
         self._connected_at = time.monotonic()
         self._set_state(ConnectionState.CONNECTED)
 
     def _read_loop(self) -> None:
         sub = self._sub
         assert sub is not None
+        quiet_since = time.monotonic()
         pinged_at: float | None = None
         while not self._closed:
+            now = time.monotonic()
+            if pinged_at is None:
+                wait = self.health_interval - (now - quiet_since)
+            else:
+                wait = self.health_timeout - (now - pinged_at)
+            with self._lock:
+                timer = self._protocol.next_timer()
+            if timer is not None:
+                wait = min(wait, timer - now)
             # One recv takes everything already pending (up to 256 KiB): that is the batch.
-            replies = sub.read(self.health_interval)
+            replies = sub.read(max(0.0, wait))
             now = time.monotonic()
             if replies:
-                pinged_at = None
+                quiet_since, pinged_at = now, None
                 self._handle_batch(replies)
-            elif pinged_at is None:
+            elif pinged_at is not None:
+                if now - pinged_at >= self.health_timeout:
+                    raise TimeoutError(
+                        f"Redis at {self.address} did not answer within {self.health_timeout} s "
+                        "(health check)"
+                    )
+            elif now - quiet_since >= self.health_interval:
                 with self._sub_lock:
                     sub.send(("PING",))
                 pinged_at = now
-            elif now - pinged_at > self.health_timeout:
-                raise TimeoutError(
-                    f"Redis at {self.address} did not answer within {self.health_timeout} s "
-                    "(health check)"
-                )
-            self._expire_queries(now)
-            self._ask_again_now(now)
+            with self._lock:
+                actions = self._protocol.tick(_now())
+            self._carry_out(actions)
             while self._released:
-                self._release(self._released.popleft())
+                record = self._released.popleft()
+                with self._lock:
+                    commands = self._protocol.close(record)
+                self._send_subscriber(commands)
 
     def _handle_batch(self, replies: list[Any]) -> None:
-        out: list[tuple[Any, ...]] = []
-        queries: list[tuple[int, _PendingQuery]] = []
+        out: list[Publish] = []
+        now = _now()
+        protocol = self._protocol
         for reply in replies:
             if type(reply) is not list or len(reply) != 3:
                 if isinstance(reply, RedisError):
@@ -509,193 +522,63 @@ class Bus:
                 continue
             kind, raw_name, data = reply
             if kind == b"message":
-                self._on_message(raw_name, data, out)
+                with self._lock:
+                    actions = protocol.received(raw_name, data, now)
             elif kind == b"subscribe":
-                self._on_subscribed(raw_name, out, queries)
+                with self._lock:
+                    actions = protocol.subscribed(raw_name, now)
+            else:
+                continue
+            if actions:
+                self._dispatch(actions, out)
         if out:
-            self._flush(out, queries)
+            self._flush(out)
         for hook in self._batch_hooks:
             try:
                 hook()
             except Exception:
                 log.exception("after_batch hook %r failed", hook)
 
-    def _flush(self, out: list[tuple[Any, ...]], queries: list[tuple[int, _PendingQuery]]) -> None:
-        with self._write_lock:
-            results = self._writer_call(*out)
-        for index, query in queries:
-            # PUBLISH counted every subscriber, this bus included: it does not answer itself.
-            query.expected = int(results[index]) - 1
-            self._check_query(query)
+    def _carry_out(self, actions: list[Action]) -> None:
+        out: list[Publish] = []
+        self._dispatch(actions, out)
+        if out:
+            self._flush(out)
 
-    def _on_subscribed(
-        self, raw_name: bytes, out: list[tuple[Any, ...]], queries: list[tuple[int, _PendingQuery]]
-    ) -> None:
-        name = raw_name.decode("utf-8", "surrogateescape")
-        participant = self._channels.get(name)
+    def _dispatch(self, actions: Iterable[Action], out: list[Publish]) -> None:
+        """Deliver values now; collect publishes for the batch's round trip."""
+        for action in actions:
+            if type(action) is Publish:
+                out.append(action)
+            elif type(action) is Deliver:
+                self._deliver(action)
+            elif type(action) is Undecodable:
+                for fn in self._decode_error_listeners:
+                    try:
+                        fn(action.name, action.error)
+                    except Exception:
+                        log.exception("decode error listener %r failed", fn)
+
+    def _deliver(self, action: Deliver) -> None:
+        participant = self._participants.get(action.name)
         if participant is None:
             return
-        if participant._needs_query:
-            participant._needs_query = False
-            self._start_query(participant, out, queries)
-        msg, _ = participant._unsent()
-        if msg is not None:
-            self._send_value(participant)
-
-    def _start_query(
-        self,
-        participant: _Participant,
-        out: list[tuple[Any, ...]],
-        queries: list[tuple[int, _PendingQuery]],
-        retries: int = 0,
-        again: bool = False,
-    ) -> None:
-        name = participant.name
-        query = _PendingQuery(
-            _query_id(again), name, time.monotonic() + participant.timeout, retries=retries
-        )
-        participant._query = query
-        self._queries[query.id] = query
-        self._own_query_ids.add(query.id)
-        heapq.heappush(self._query_deadlines, (query.deadline, query.id))
-        queries.append((len(out), query))
-        out.append(("PUBLISH", participant._wire_name, encode_query(name, query.id)))
-
-    def _ask_again(
-        self, name: str, delay: float, retries: int = 0, even_if_held: bool = False
-    ) -> None:
-        """Query channel ``name`` again in ``delay`` seconds if it still has no value (or
-        anyway, ``even_if_held``)."""
-        pending = self._asking_again.get(name)
-        if pending is None:
-            heapq.heappush(self._ask_again_at, (time.monotonic() + delay, name))
-            self._asking_again[name] = (retries, even_if_held)
-        elif even_if_held:
-            self._asking_again[name] = (pending[0], True)
-
-    def _ask_again_now(self, now: float) -> None:
-        out: list[tuple[Any, ...]] = []
-        queries: list[tuple[int, _PendingQuery]] = []
-        while self._ask_again_at and self._ask_again_at[0][0] <= now:
-            _, name = heapq.heappop(self._ask_again_at)
-            retries, even_if_held = self._asking_again.pop(name, (0, False))
-            participant = self._channels.get(name)
-            if participant is None or participant._closed:
-                continue
-            if participant._wants_value() or (even_if_held and participant._queries_holders):
-                self._start_query(participant, out, queries, retries, again=True)
-        if out:
-            self._flush(out, queries)
-
-    def _on_message(self, raw_name: bytes, data: bytes, out: list[tuple[Any, ...]]) -> None:
-        self.stats.messages += 1
-        name = raw_name.decode("utf-8", "surrogateescape")
-        participant = self._channels.get(name)
-        if participant is not None and participant._is_echo(data):
-            return  # the value we just published, coming back: nothing to decode
         try:
-            msg = decode(data, self.limits)
-        except DecodeError as exc:
-            self.stats.decode_errors += 1
-            by_channel = self.stats.decode_errors_by_channel
-            by_channel[name] = by_channel.get(name, 0) + 1
-            self._warn(
-                f"decode:{name}",
-                "channel %s: dropped an undecodable message of %d bytes: %s",
-                name,
-                len(data),
-                exc,
-            )
-            for fn in self._decode_error_listeners:
-                try:
-                    fn(name, str(exc))
-                except Exception:
-                    log.exception("decode error listener %r failed", fn)
-            return
-        if type(msg) is ValueMessage:
-            self.stats.values += 1
-            if participant is not None:
-                self._deliver(participant, msg)
-        elif type(msg) is Query:
-            if msg.id in self._own_query_ids:
-                self._own_query_ids.discard(msg.id)
-                return  # our own query: we do not answer ourselves
-            if participant is not None and _is_join(msg.id):
-                if participant._wants_value():
-                    # Someone starts holding this channel: it will have a value (its default,
-                    # which BLISS doesn't publish) once its own query is over. Ask it then.
-                    self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER)
-                elif time.monotonic() - self._connected_at < REJOIN_WINDOW:
-                    self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER, even_if_held=True)
-            held = participant._answer() if participant is not None else None
-            if held is not None and not self._may_resend(name, held):
-                held = None
-            try:
-                reply = encode_reply(name, msg.id, held)
-            except EncodeError as exc:
-                log.error(
-                    "channel %s: cannot re-send the held value (%s); answering None", name, exc
-                )
-                reply = encode_reply(name, msg.id, None)
-            self.stats.queries_answered += 1
-            out.append(("PUBLISH", raw_name, reply))
-        elif type(msg) is Reply:
-            query = self._queries.get(msg.id)
-            if query is not None:
-                query.answered += 1
-                if msg.value is not None:
-                    query.got_value = True
-                    participant = self._channels.get(query.name)
-                    if participant is not None:
-                        self._deliver(participant, msg.value)
-                self._check_query(query)
-
-    def _may_resend(self, name: str, held: ValueMessage) -> bool:
-        untrusted = sorted(c for c in held.classes if not c.startswith(self.trusted_modules))
-        if untrusted:
-            self._warn(
-                f"untrusted:{name}",
-                "channel %s: not re-sending a value naming %s (outside "
-                "the trusted modules %s); answered as not held",
-                name,
-                ", ".join(untrusted[:3]),
-                ", ".join(self.trusted_modules),
-            )
-        return not untrusted
-
-    def _deliver(self, participant: _Participant, msg: ValueMessage) -> None:
-        try:
-            participant._receive(msg)
+            participant.deliver(action.message)
         except Exception:
             self.stats.callback_errors += 1
-            log.exception("channel %s: a callback failed", participant.name)
+            log.exception("channel %s: a callback failed", action.name)
 
-    def _check_query(self, query: _PendingQuery) -> None:
-        if query.expected is None or query.answered < query.expected:
-            return
-        self._queries.pop(query.id, None)
-        participant = self._channels.get(query.name)
-        if participant is not None and not query.got_value:
-            # Nobody holds a value: the channel starts from its default, as in BLISS.
-            try:
-                participant._use_default()
-            except Exception:
-                self.stats.callback_errors += 1
-                log.exception("channel %s: a callback failed", participant.name)
-
-    def _expire_queries(self, now: float) -> None:
-        deadlines = self._query_deadlines
-        while deadlines and deadlines[0][0] <= now:
-            _, query_id = heapq.heappop(deadlines)
-            # The query stays open: a late answer is still taken.
-            query = self._queries.get(query_id)
-            if query is None or query.got_value:
-                continue
-            log.warning(
-                "channel %s: %s of %s holders answered its query in time",
-                query.name,
-                query.answered,
-                query.expected,
-            )
-            if query.retries == 0:  # a holder may have died meanwhile: ask once more
-                self._ask_again(query.name, 0.0, retries=1)
+    def _flush(self, out: list[Publish]) -> None:
+        with self._write_lock:
+            results = self._writer_call(*(("PUBLISH", p.channel, p.data) for p in out))
+        now = _now()
+        more: list[Action] = []
+        with self._lock:
+            for publish, result in zip(out, results, strict=True):
+                if publish.query is not None:
+                    more += self._protocol.published(publish.query, int(result), now)
+                elif publish.record is not None:
+                    self._protocol.sent(publish.record, publish.seq)
+        if more:
+            self._carry_out(more)

@@ -27,18 +27,14 @@ reconnected), with query ids that are not uuid4s so that nobody takes those for 
 from __future__ import annotations
 
 import logging
-import math
-import os
 import threading
-import time
 import weakref
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .bus import Bus, ConnectionState
-from .transport.address import RedisAddress, resolve
-from .wire.encode import encode_value
+from .bus import Bus
+from .protocol import ChannelRecord, QueryProgress, Role
+from .registry import Registry
 from .wire.messages import ValueMessage
 
 __all__ = ["DEFAULT_TIMEOUT", "Cache", "Channel", "EventChannel", "bus_for", "clear_cache"]
@@ -46,7 +42,6 @@ __all__ = ["DEFAULT_TIMEOUT", "Cache", "Channel", "EventChannel", "bus_for", "cl
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
-_MAX_PENDING_EVENTS = 10_000
 
 
 def _weak(fn: Callable[..., Any]) -> Callable[[], Callable[..., Any] | None]:
@@ -77,28 +72,23 @@ class _Strong:
         return hash(self.fn)
 
 
-class _Participant:
-    """What the bus needs of a channel: receive, answer, and what is left to send."""
+class _Callbacks:
+    """What Channel and EventChannel share: their bus, the protocol's record of the channel
+    (read here, changed only by the protocol), and weakly held callbacks."""
 
-    _queries_holders = True
+    _bus: Bus
+    _record: ChannelRecord
 
-    name: str
-    _wire_name: bytes
-    _needs_query: bool
-
-    def _setup(self, bus: Bus, name: str, timeout: float | None) -> None:
+    def _setup(self, bus: Bus, record: ChannelRecord) -> None:
         self._bus = bus
-        self.name = name
-        self._wire_name = name.encode()
-        self._timeout = timeout
-        self._needs_query = False
-        self._query: Any = None  # the bus's record of our last query (answers counted live)
+        self._record = record
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[], Callable[..., Any] | None]] = []
         self._firing: set[int] = set()
-        self._closed = False
-        self._seq = 0
-        self._sent_seq = 0
+
+    @property
+    def name(self) -> str:
+        return self._record.name
 
     @property
     def bus(self) -> Bus:
@@ -106,11 +96,11 @@ class _Participant:
 
     @property
     def timeout(self) -> float:
-        return self._timeout or DEFAULT_TIMEOUT
+        return self._record.timeout
 
     @timeout.setter
     def timeout(self, timeout: float | None) -> None:
-        self._timeout = timeout
+        self._bus.update(self._record, timeout=timeout or DEFAULT_TIMEOUT, default=None)
 
     def register_callback(self, callback: Callable[[Any], Any]) -> None:
         """Call ``callback(value)`` with every new value (weakly referenced, as in BLISS)."""
@@ -144,51 +134,21 @@ class _Participant:
         if errors:
             raise errors[0]
 
-    def _sent(self, seq: int) -> None:
-        with self._lock:
-            self._sent_seq = max(self._sent_seq, seq)
-
     def close(self) -> None:
         """Leave the channel: unsubscribe, stop answering queries, forget the value."""
-        if self._closed:
-            return
-        self._closed = True
-        self._finalizer.detach()
-        self._bus._release(self.name, self)
-
-    # Set by the bus registry at creation.
-    _finalizer: weakref.finalize
-
-    def _answer(self) -> ValueMessage | None:
-        raise NotImplementedError
-
-    def _is_echo(self, data: bytes) -> bool:
-        """Whether ``data`` is the message we last published (we hear our own sets)."""
-        return False
-
-    def _wants_value(self) -> bool:
-        """Whether asking the holders again could give this channel a value it lacks."""
-        return False
-
-    def _receive(self, msg: ValueMessage) -> None:
-        raise NotImplementedError
-
-    def _unsent(self) -> tuple[ValueMessage | None, int]:
-        raise NotImplementedError
-
-    def _use_default(self) -> None:
-        """All holders answered, none with a value."""
+        if not self._record.closed:
+            self._bus.leave(self, self._record)
 
 
-class Channel(_Participant):
+class Channel(_Callbacks):
     """A BLISS channel: a value shared by every process that holds the same name.
 
     ``value``: set and publish this value (no query). ``default_value``: the value when no
     other process holds one. ``callback``: registered at once. ``timeout``: seconds that reading
     ``.value`` waits for the first value (10 if ``None``). ``redis``: a URL, a ``redis.Redis``
-    client or ``None`` (see :func:`tango_channels.transport.address.resolve`); ``bus``: an explicit
-    :class:`~tango_channels.bus.Bus` instead. ``self_updates=False``: callbacks skip the values
-    this process set itself.
+    client or ``None`` (see :func:`tango_channels.transport.address.resolve`); ``bus``: an
+    explicit :class:`~tango_channels.bus.Bus` instead. ``self_updates=False``: callbacks skip
+    the values this process set itself.
 
     ``mirror=True`` (not in BLISS) makes a channel that only reflects what real holders say:
     when nobody holds a value it does not adopt its default (nor BLISS's ``None``), so it never
@@ -210,22 +170,26 @@ class Channel(_Participant):
     ) -> Channel:
         bus = bus if bus is not None else bus_for(redis)
 
-        def create() -> Channel:
+        def create(record: ChannelRecord) -> Channel:
             self = object.__new__(cls)
-            self._setup(bus, name, timeout)
-            self._default_value = default_value
+            self._setup(bus, record)
             self._self_updates = self_updates
-            self._held: ValueMessage | None = None
             self._ready = bus.runtime.event()
-            self._needs_query = value is None
-            self._mirror = mirror
-            self._nobody_holds = False
+            # The callback goes in with the channel: the first value can come back (in the
+            # reader) before the constructor returns.
             if callback is not None:
                 self.register_callback(callback)
             return self
 
-        channel, _ = bus._participant(cls, name, create)
-        return channel  # type: ignore[return-value]
+        return bus.join(
+            name,
+            cls,
+            create,
+            Role.MIRROR if mirror else Role.HOLDER,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            default=default_value,
+            query=value is None,
+        )
 
     def __init__(
         self,
@@ -241,10 +205,7 @@ class Channel(_Participant):
     ) -> None:
         # Runs at every Channel(name) of an existing channel too, as in BLISS.
         self._self_updates = self_updates
-        if timeout is not None:
-            self._timeout = timeout
-        if default_value is not None:
-            self._default_value = default_value
+        self._bus.update(self._record, timeout=timeout, default=default_value)
         if callback is not None:
             self.register_callback(callback)
         if value is not None:
@@ -252,25 +213,30 @@ class Channel(_Participant):
 
     @property
     def default_value(self) -> Any:
-        return self._default_value
+        return self._record.default
 
     @property
     def settled(self) -> bool:
         """Whether the first value is known: held, or every holder answered without one."""
-        return self._held is not None or self._nobody_holds
+        return self._record.settled
 
     @property
     def held(self) -> ValueMessage | None:
         """The held value with its sender and timestamp, or None; never waits."""
-        return self._held
+        return self._record.held
+
+    @property
+    def query(self) -> QueryProgress | None:
+        """Our latest query of this channel and its answers so far (None before the first)."""
+        return self._record.query
 
     @property
     def value(self) -> Any:
         """The current value; waits up to :attr:`timeout` for the first one."""
-        if self._closed:
+        if self._record.closed:
             raise RuntimeError(f"Channel {self.name} is closed")
         if not self._ready.is_set():
-            if self._bus._in_reader():
+            if self._bus.in_reader():
                 raise RuntimeError(
                     f"Channel {self.name}: cannot wait for a first value inside a channel "
                     "callback (the callback runs in the reader that would receive it)"
@@ -280,44 +246,36 @@ class Channel(_Participant):
                     f"Channel {self.name} did not receive a value"
                     f"{self.why_no_value(prefix=' (', suffix=')')}"
                 )
-        held = self._held
+        held = self._record.held
         assert held is not None
         return held.value
 
     @value.setter
     def value(self, new_value: Any) -> None:
-        if self._closed:
+        if self._record.closed:
             raise RuntimeError(f"Channel {self.name} is closed")
         if self._bus.runtime.current() in self._firing:
             raise RuntimeError(f"Channel {self.name}: can't set value while running a callback")
-        with self._lock:
-            timestamp = time.time()
-            held = self._held
-            if held is not None and timestamp <= held.timestamp:
-                # Our clock is behind the holder's: BLISS would keep the old value silently.
-                timestamp = math.nextafter(held.timestamp, math.inf)
-            msg = encode_value(self._bus.sender_id, timestamp, new_value)
-            self._held = msg
-            self._needs_query = False
-            self._seq += 1
+        self._bus.set_value(self._record, new_value)
         self._ready.set()
         try:
             if self._self_updates:
                 self._fire(new_value)
         finally:
-            self._bus._send_value(self)
+            self._bus.send_unsent(self._record)
 
     def why_no_value(self, prefix: str = "", suffix: str = "") -> str:
         """Why there is no value yet, for error messages ("" when there is one)."""
-        if self._held is not None:
+        record = self._record
+        if record.held is not None:
             return ""
         bus = self._bus
-        query = self._query
+        query = record.query
         if not bus.connected:
             reason = bus.describe_state()
         elif query is None:
             reason = "not subscribed yet"
-        elif self._nobody_holds:
+        elif record.nobody_holds:
             reason = "no process holds a value"
         elif query.expected is None:
             reason = "query sent, no answer yet"
@@ -325,79 +283,37 @@ class Channel(_Participant):
             reason = f"{query.answered} of {query.expected} holders answered the query"
         return f"{prefix}{reason}{suffix}"
 
-    def _receive(self, msg: ValueMessage) -> None:
-        with self._lock:
-            if self._closed or not msg.is_newer_than(self._held):
-                return
-            self._held = msg
-            self._sent_seq = self._seq  # anything we had not sent yet is now obsolete
+    def deliver(self, message: ValueMessage) -> None:
+        """A new value held (received, or our default): wake readers, run callbacks."""
         if not self._ready.is_set():
             self._ready.set()
-        if self._self_updates or msg.sender_id != self._bus.sender_id:
-            self._fire(msg.value)
-
-    def _answer(self) -> ValueMessage | None:
-        return self._held
-
-    def _wants_value(self) -> bool:
-        return self._held is None and not self._closed
-
-    def _is_echo(self, data: bytes) -> bool:
-        held = self._held
-        return held is not None and held.wire == data and held.sender_id == self._bus.sender_id
-
-    def _unsent(self) -> tuple[ValueMessage | None, int]:
-        with self._lock:
-            if self._seq > self._sent_seq and self._held is not None:
-                return self._held, self._seq
-        return None, 0
-
-    def _use_default(self) -> None:
-        if self._mirror:
-            self._nobody_holds = True
-            return
-        with self._lock:
-            if self._held is not None or self._closed:
-                return
-            self._held = encode_value(self._bus.sender_id, time.time(), self._default_value)
-        self._ready.set()
-        if self._self_updates:
-            self._fire(self._default_value)
-
-    def close(self) -> None:
-        super().close()
-        with self._lock:
-            self._held = None
+        if self._self_updates or message.sender_id != self._record.sender_id:
+            self._fire(message.value)
 
     def __repr__(self) -> str:
-        held = self._held
+        held = self._record.held
         shown = "no value" if held is None else f"value={held.value!r:.60}"
         return f"<Channel {self.name!r} {shown}>"
 
 
-class EventChannel(_Participant):
+class EventChannel(_Callbacks):
     """A channel of events: each publication carries a list of events; nothing is held.
 
     ``post(event)`` publishes; every subscriber's callbacks (the poster's included) receive
     the list of events of each message.
     """
 
-    _queries_holders = False
-
     def __new__(
         cls, name: str, redis: Any = None, bus: Bus | None = None, **ignored: Any
     ) -> EventChannel:
         bus = bus if bus is not None else bus_for(redis)
 
-        def create() -> EventChannel:
+        def create(record: ChannelRecord) -> EventChannel:
             self = object.__new__(cls)
-            self._setup(bus, name, None)
-            self._event_id = f"{os.getpid()}_{id(self)}"
-            self._pending: deque[Any] = deque()
+            self._setup(bus, record)
             return self
 
-        channel, _ = bus._participant(cls, name, create)
-        return channel  # type: ignore[return-value]
+        return bus.join(name, cls, create, Role.EVENTS, timeout=DEFAULT_TIMEOUT)
 
     def __init__(
         self, name: str, redis: Any = None, bus: Bus | None = None, **ignored: Any
@@ -406,44 +322,20 @@ class EventChannel(_Participant):
 
     def post(self, event: Any) -> None:
         """Publish ``event`` (sent with any others still waiting for Redis)."""
-        if self._closed:
+        if self._record.closed:
             raise RuntimeError(f"EventChannel {self.name} is closed")
-        encode_value(self._event_id, 0.0, [event])  # refuse what cannot be sent, now
-        with self._lock:
-            if len(self._pending) >= _MAX_PENDING_EVENTS:
-                self._pending.popleft()
-                log.warning("event channel %s: Redis unreachable, oldest event dropped", self.name)
-            self._pending.append(event)
-            self._seq += 1
-        self._bus._send_value(self)
+        self._bus.post(self._record, event)
+        self._bus.send_unsent(self._record)
 
-    def _unsent(self) -> tuple[ValueMessage | None, int]:
-        with self._lock:
-            if not self._pending:
-                return None, 0
-            events = list(self._pending)
-            seq = self._seq
-        return encode_value(self._event_id, time.time(), events), seq
-
-    def _sent(self, seq: int) -> None:
-        with self._lock:
-            for _ in range(len(self._pending) - (self._seq - seq)):
-                self._pending.popleft()
-
-    def _receive(self, msg: ValueMessage) -> None:
-        self._fire(msg.value)
-
-    def _answer(self) -> ValueMessage | None:
-        return encode_value(self._event_id, time.time(), [])
+    def deliver(self, message: ValueMessage) -> None:
+        self._fire(message.value)
 
     def __repr__(self) -> str:
         return f"<EventChannel {self.name!r}>"
 
 
-# ------------------------------------------------------------------ buses by address
-_BUSES: dict[RedisAddress, Bus] = {}
-_BUSES_LOCK = threading.Lock()
-_DEFAULT_ADDRESS: list[RedisAddress] = []
+# ----------------------------------------------------------- the process-wide registry
+_REGISTRY: Registry[Channel] = Registry()
 
 
 def bus_for(redis: Any = None) -> Bus:
@@ -453,21 +345,7 @@ def bus_for(redis: Any = None) -> Bus:
     process on that server shares its two connections. ``None`` resolves the default address
     once (``BEACON_HOST``, ``REDIS_URL``, localhost).
     """
-    with _BUSES_LOCK:
-        if redis is None:
-            if not _DEFAULT_ADDRESS:
-                _DEFAULT_ADDRESS.append(resolve(None))
-            address = _DEFAULT_ADDRESS[0]
-        else:
-            address = resolve(redis)
-        bus = _BUSES.get(address)
-        if bus is None or bus.state is ConnectionState.CLOSED:
-            bus = _BUSES[address] = Bus(address)
-        return bus
-
-
-# ---------------------------------------------------------------------------- caches
-_CACHES: weakref.WeakKeyDictionary[Any, list[Channel]] = weakref.WeakKeyDictionary()
+    return _REGISTRY.bus_for(redis)
 
 
 def Cache(device: Any, key: str, **kwargs: Any) -> Channel:
@@ -479,15 +357,12 @@ def Cache(device: Any, key: str, **kwargs: Any) -> Channel:
             f"Cache: can't create a cache value for key {key}, the device {device} has no name"
         ) from None
     channel = Channel(f"{device_name}:{key}", **kwargs)
-    channels = _CACHES.setdefault(device, [])
-    if channel not in channels:
-        channels.append(channel)
+    _REGISTRY.remember_cache(device, channel)
     return channel
 
 
 def clear_cache(*devices: Any) -> None:
     """Set every :func:`Cache` channel of ``devices`` (all if none) back to its default, for
     every holder (the default is published, ``None`` included)."""
-    for device in devices or list(_CACHES.keys()):
-        for channel in _CACHES.get(device, []):
-            channel.value = channel.default_value
+    for channel in _REGISTRY.caches(devices):
+        channel.value = channel.default_value

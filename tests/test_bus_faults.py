@@ -118,6 +118,7 @@ def test_undecodable_messages_are_dropped_logged_and_counted(
     channel = Channel(name, default_value=0, bus=bus)
     assert channel.value == 0
     other = make_bus(redis_server.url)
+    raw = redis.Redis.from_url(redis_server.url)
     seen = threading.Event()
 
     def on_value(value: object) -> None:
@@ -126,10 +127,10 @@ def test_undecodable_messages_are_dropped_logged_and_counted(
 
     channel.register_callback(on_value)
     with caplog.at_level(logging.WARNING, logger="tango_channels"):
-        with other._write_lock:
-            other._writer_call(("PUBLISH", name, b"\x80\x04garbage"))
+        raw.publish(name, b"\x80\x04garbage")
         other.publish(name, "after")
         assert seen.wait(5)
+    raw.close()
     assert bus.stats.decode_errors == 1
     assert bus.stats.decode_errors_by_channel == {name: 1}
     assert any(name in r.getMessage() and "undecodable" in r.getMessage() for r in caplog.records)

@@ -243,7 +243,7 @@ def test_a_query_counting_a_holder_that_died_is_asked_again(redis_server, bus, u
     dying.get_message(timeout=1)
     try:
         channel = Channel(name, bus=bus, timeout=0.5, mirror=True)
-        wait_for(lambda: channel._query is not None and channel._query.expected == 1)
+        wait_for(lambda: channel.query is not None and channel.query.expected == 1)
         assert channel.why_no_value() == "0 of 1 holders answered the query"
         dying.close()  # it dies; Redis forgets its subscription
         wait_for(lambda: channel.settled, what="the query asked again")

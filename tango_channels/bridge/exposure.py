@@ -76,7 +76,7 @@ class Exposed:
     def on_value(self, value: Any) -> None:
         # Callbacks of received values run in the reader; local sets are published by the
         # method that made them (write, clear_cache), in their own thread.
-        if self._exposure.bus._in_reader():
+        if self._exposure.bus.in_reader():
             self.decode_error = None
             self._exposure._dirty.add(self.name)
 

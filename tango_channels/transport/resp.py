@@ -1,8 +1,20 @@
 """A minimal Redis connection: a socket, RESP2 framing, and hiredis' parser.
 
 The bus needs exact control over its two connections: who reads, when it waits, how long, and
-what a dead peer looks like. redis-py's ``PubSub`` hides reconnects and reads inside calls that
-may or may not wait; so the bus drives this class instead, which does only what it is told:
+what a dead peer looks like (the interface it drives is :mod:`.connection`). Why not redis-py's
+``Connection`` (read in redis-py 8.1's ``redis/connection.py``):
+
+- **hidden reconnects**: ``send_packed_command`` connects again by itself when the socket is
+  gone (``if not self._sock: self.connect...``), and its ``Retry`` repeats commands; on the
+  subscriber connection that silently loses every subscription, and a publish may go twice;
+- **a health check that reads replies itself**: with ``health_check_interval`` set,
+  ``check_health`` sends ``PING`` and calls ``read_response`` expecting ``PONG``, inside
+  whatever command comes next; on a subscribed connection that read takes a channel message
+  instead (redis-py's ``PubSub`` works around it with its own PING payload, and hides reads
+  inside ``get_message`` calls that may or may not wait);
+- its exceptions and its state after a timeout are redis-py's to decide; ours are the bus's.
+
+So the bus drives this class, which does only what it is told:
 
 - :meth:`send` writes one or more commands in a single ``sendall``;
 - :meth:`read` returns the replies already complete, waiting at most ``timeout`` for the

@@ -1,0 +1,575 @@
+"""The BLISS channel protocol as a state machine: fed what arrived and the time, it says what to
+send and what to deliver.
+
+Like h11 or wsproto, :class:`ChannelProtocol` owns no socket, no thread and no clock: the bus
+(:mod:`tango_channels.bus`) feeds it the messages its reader receives, the subscription
+confirmations, the subscriber counts that ``PUBLISH`` returned, the connection's ups and downs
+and the time (an :class:`Instant`), and carries out what it returns: :class:`Publish` commands
+for the writer connection, ``SUBSCRIBE``/``UNSUBSCRIBE`` commands for the subscriber connection
+and :class:`Deliver` actions (a channel has a new value: run its callbacks). Every rule that
+makes us a correct BLISS participant lives here, and is tested with a fake clock.
+
+The rules (BLISS 2.4's, and ours where BLISS loses data):
+
+- **Join.** A channel opened without a value asks for it once its subscription is confirmed: a
+  ``_Query`` whose ``PUBLISH`` count, minus ourselves, is the number of answers to wait for.
+- **Answer.** Every query from another process gets a ``_Reply``: the held value, or ``None``.
+  We never answer our own queries (they come back to us: we are subscribed).
+- **Take.** A value (published, or in an answer) replaces the held one only if its timestamp is
+  strictly newer. Our own sets come back too: recognised by their bytes, not decoded again.
+- **Nobody holds.** When every counted process has answered without a value, a BLISS-like
+  channel adopts its default; a *mirror* (the Tango device's channels) stays without a value,
+  so that it never offers anyone a value it made up.
+- **Ask again.** When answers are late (a counted holder died mid-query), once; when another
+  process joins a channel we have no value for (it will hold its default once its own query is
+  over), ``ASK_AGAIN_AFTER_A_NEWCOMER`` later; and for ``REJOIN_WINDOW`` after we (re)connect,
+  even if we hold a value (a process rejoining after the same Redis restart may hold a newer
+  one). Asking again uses query ids that are not uuid4s, so that nobody takes them for a
+  newcomer: two mirrors would otherwise ask each other for ever.
+- **Trust.** A held value naming classes outside ``trusted_modules`` is answered as not held:
+  BLISS would import and run those classes when decoding it.
+- **Unsent values.** A value set while Redis is unreachable is published after reconnecting
+  (BLISS loses it); the latest one only.
+
+Thread-safety: none. The bus calls every method under one lock, and never holds it across I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import logging
+import math
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .wire.decode import DEFAULT_LIMITS, DecodeError, Limits, decode
+from .wire.encode import EncodeError, encode_query, encode_reply, encode_value
+from .wire.messages import Query, Reply, ValueMessage
+
+__all__ = [
+    "ASK_AGAIN_AFTER_A_NEWCOMER",
+    "MAX_PENDING_EVENTS",
+    "REJOIN_WINDOW",
+    "SUBSCRIBE_CHUNK",
+    "Action",
+    "BusStats",
+    "ChannelProtocol",
+    "ChannelRecord",
+    "Deliver",
+    "Instant",
+    "Publish",
+    "QueryProgress",
+    "RateLimitedWarnings",
+    "Role",
+    "Undecodable",
+]
+
+log = logging.getLogger(__name__)
+
+# After another process queries a channel we have no value for, wait this long (its own query
+# over, it holds a value) before asking again.
+ASK_AGAIN_AFTER_A_NEWCOMER = 0.5
+# For this long after we (re)connect, a process joining a channel we hold makes us ask again
+# too: values published while we were away never reach us, and our own query on reconnecting
+# missed the holders that were reconnecting themselves (a Redis restart cuts everyone).
+REJOIN_WINDOW = 10.0
+SUBSCRIBE_CHUNK = 500
+MAX_PENDING_EVENTS = 10_000
+WARNING_PERIOD = 10.0  # seconds between two warnings of one kind about one channel
+
+
+class Instant(NamedTuple):
+    """The time, as the caller's clocks say it: ``monotonic`` for timers, ``wall`` for the
+    timestamps of values (BLISS stamps them with ``time.time()``)."""
+
+    monotonic: float
+    wall: float
+
+
+class Role(enum.Enum):
+    """How a channel takes part."""
+
+    HOLDER = "holder"  # BLISS's Channel: adopts its default when nobody holds a value
+    MIRROR = "mirror"  # reflects what holders say, never makes a value up
+    EVENTS = "events"  # BLISS's EventChannel: lists of events, nothing held, nothing asked
+
+
+@dataclass
+class QueryProgress:
+    """Our latest query of a channel, as its answers come in."""
+
+    id: str
+    name: str
+    deadline: float  # monotonic
+    expected: int | None = None  # known once PUBLISH has said how many subscribers heard it
+    answered: int = 0
+    got_value: bool = False
+    retries: int = 0
+
+
+@dataclass(eq=False)
+class ChannelRecord:
+    """What the protocol knows of one open channel. Channels read it; only the protocol
+    changes it."""
+
+    name: str
+    role: Role
+    sender_id: str  # the id our values of this channel carry
+    timeout: float
+    default: Any = None
+    held: ValueMessage | None = None
+    nobody_holds: bool = False  # every holder answered, none with a value
+    query: QueryProgress | None = None
+    needs_query: bool = False
+    closed: bool = False
+    wire_name: bytes = b""
+    # Values set here and not published yet: the latest is published when Redis is back.
+    seq: int = 0
+    sent_seq: int = 0
+    events: deque[Any] = field(default_factory=deque)  # EVENTS: posted, not published yet
+
+    def __post_init__(self) -> None:
+        self.wire_name = self.name.encode()
+
+    @property
+    def settled(self) -> bool:
+        """Whether the first value is known: held, or every holder answered without one."""
+        return self.held is not None or self.nobody_holds
+
+    def wants_value(self) -> bool:
+        """Whether asking the holders again could give this channel a value it lacks."""
+        return self.role is not Role.EVENTS and self.held is None and not self.closed
+
+
+@dataclass(frozen=True)
+class Publish:
+    """``PUBLISH data`` on ``channel`` (writer connection). Feed the subscriber count it
+    returns back with :meth:`ChannelProtocol.published` when ``query`` is set, and confirm a
+    value with :meth:`ChannelProtocol.sent` when ``seq`` is."""
+
+    channel: bytes
+    data: bytes
+    query: str | None = None
+    record: ChannelRecord | None = None  # with seq: the channel whose value this is
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Channel ``name`` has a new value (already held): run its callbacks."""
+
+    name: str
+    message: ValueMessage
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A message on channel ``name`` was dropped as undecodable."""
+
+    name: str
+    size: int
+    error: str
+
+
+Action = Publish | Deliver | Undecodable
+Command = tuple[Any, ...]
+
+
+@dataclass
+class BusStats:
+    """Counters of what the bus saw: the protocol counts messages, the bus its callbacks and
+    reconnections. Written by the reader only."""
+
+    messages: int = 0
+    values: int = 0
+    queries_answered: int = 0
+    decode_errors: int = 0
+    callback_errors: int = 0
+    reconnects: int = 0
+    decode_errors_by_channel: dict[str, int] = field(default_factory=dict)
+
+
+def _query_id(again: bool) -> str:
+    """A query id. A first query (a process joining the channel) gets a uuid4 hex, as BLISS
+    makes them; asking again gets the same with version digit 0, which no uuid4 has."""
+    query_id = uuid.uuid4().hex
+    return f"{query_id[:12]}0{query_id[13:]}" if again else query_id
+
+
+def is_join(query_id: str) -> bool:
+    """Whether a query comes from a process joining the channel (see :func:`_query_id`)."""
+    return not (len(query_id) == 32 and query_id[12] == "0")
+
+
+class RateLimitedWarnings:
+    """One warning per key per ``WARNING_PERIOD`` (of the caller's clock), with the count of
+    those not shown."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, now: float, key: str, message: str, *args: Any) -> None:
+        last, hidden = self._last.get(key, (-math.inf, 0))
+        if now - last < WARNING_PERIOD:
+            self._last[key] = (last, hidden + 1)
+            return
+        if hidden:
+            message += f" ({hidden} similar messages not logged)"
+        self._last[key] = (now, 0)
+        self._log.warning(message, *args)
+
+
+class ChannelProtocol:
+    """The protocol state of every channel of one process on one Redis server (see the module
+    docstring). ``sender_id`` is the process's id on the wire (BLISS uses the pid)."""
+
+    def __init__(
+        self,
+        sender_id: str,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        trusted_modules: tuple[str, ...] = ("bliss.",),
+    ) -> None:
+        self.sender_id = sender_id
+        self.limits = limits
+        self.trusted_modules = tuple(trusted_modules)
+        self.stats = BusStats()
+        self._records: dict[str, ChannelRecord] = {}
+        self._queries: dict[str, QueryProgress] = {}
+        # Our own queries come back to us (we are subscribed); they may be answered and
+        # forgotten before that echo arrives, so their ids are kept until it does.
+        self._own_query_ids: set[str] = set()
+        self._deadlines: list[tuple[float, str]] = []  # (monotonic, query id)
+        self._ask_again_at: list[tuple[float, str]] = []  # (monotonic, channel name)
+        # channel name -> (retries so far, ask even if a value is held)
+        self._asking_again: dict[str, tuple[int, bool]] = {}
+        self._connected_at = -math.inf
+        self._warn = RateLimitedWarnings(log)
+
+    # ------------------------------------------------------------------ channels
+    def open(
+        self,
+        name: str,
+        role: Role,
+        *,
+        timeout: float,
+        default: Any = None,
+        sender_id: str | None = None,
+        query: bool = True,
+    ) -> tuple[ChannelRecord, list[Command]]:
+        """A new channel: its record, and the command subscribing it (to send if connected;
+        :meth:`connection_made` subscribes every channel anyway)."""
+        record = ChannelRecord(
+            name,
+            role,
+            sender_id or self.sender_id,
+            timeout,
+            default,
+            needs_query=query and role is not Role.EVENTS,
+        )
+        if role is Role.EVENTS and sender_id is None:
+            record.sender_id = f"{self.sender_id}_{id(record)}"  # as BLISS's "<pid>_<id(obj)>"
+        self._records[name] = record
+        return record, [("SUBSCRIBE", record.wire_name)]
+
+    def close(self, record: ChannelRecord) -> list[Command]:
+        """Leave the channel: stop answering for it, forget its value, unsubscribe (unless the
+        name was opened again meanwhile)."""
+        record.closed = True
+        record.held = None
+        if self._records.get(record.name) is not record:
+            return []
+        del self._records[record.name]
+        return [("UNSUBSCRIBE", record.wire_name)]
+
+    def record(self, name: str) -> ChannelRecord | None:
+        return self._records.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._records)
+
+    # ------------------------------------------------------------------ local changes
+    def set_value(self, record: ChannelRecord, value: Any, now: Instant) -> ValueMessage:
+        """Hold ``value``, set by this process, and return it as it will be published (see
+        :meth:`unsent`). Raises :class:`~tango_channels.wire.encode.EncodeError`."""
+        timestamp = now.wall
+        held = record.held
+        if held is not None and timestamp <= held.timestamp:
+            # Our clock is behind the holder's: BLISS would keep the old value silently.
+            timestamp = math.nextafter(held.timestamp, math.inf)
+        message = encode_value(record.sender_id, timestamp, value)
+        record.held = message
+        record.needs_query = False
+        record.seq += 1
+        return message
+
+    def post(self, record: ChannelRecord, event: Any) -> None:
+        """Queue an event of an EVENTS channel (sent with any others still waiting)."""
+        encode_value(record.sender_id, 0.0, [event])  # refuse what cannot be sent, now
+        if len(record.events) >= MAX_PENDING_EVENTS:
+            record.events.popleft()
+            log.warning("event channel %s: Redis unreachable, oldest event dropped", record.name)
+        record.events.append(event)
+        record.seq += 1
+
+    def unsent(self, record: ChannelRecord, now: Instant) -> Publish | None:
+        """The latest value set here and not published yet, as a command (None: nothing)."""
+        if record.closed or record.seq <= record.sent_seq:
+            return None
+        if record.role is Role.EVENTS:
+            if not record.events:
+                return None
+            data = encode_value(record.sender_id, now.wall, list(record.events)).wire
+        elif record.held is not None and record.held.wire is not None:
+            data = record.held.wire
+        else:
+            return None
+        return Publish(record.wire_name, data, record=record, seq=record.seq)
+
+    def sent(self, record: ChannelRecord, seq: int) -> None:
+        """The value of ``seq`` (see :class:`Publish`) reached Redis."""
+        if seq <= record.sent_seq:
+            return
+        if record.role is Role.EVENTS:
+            for _ in range(len(record.events) - (record.seq - seq)):
+                record.events.popleft()
+        record.sent_seq = seq
+
+    def update(self, record: ChannelRecord, *, timeout: float | None, default: Any) -> None:
+        """What ``Channel(name, timeout=..., default_value=...)`` of an open channel changes."""
+        if timeout is not None:
+            record.timeout = timeout
+        if default is not None:
+            record.default = default
+
+    # ------------------------------------------------------------------ connection
+    def connection_made(self, now: Instant) -> list[Command]:
+        """Connected (again): forget queries in flight, ask every channel again once its
+        subscription is confirmed (held values are kept, replaced only by newer ones)."""
+        self._connected_at = now.monotonic
+        self._queries.clear()
+        self._own_query_ids.clear()
+        self._deadlines.clear()
+        self._ask_again_at.clear()
+        self._asking_again.clear()
+        for record in self._records.values():
+            record.needs_query = record.role is not Role.EVENTS
+        names = [self._records[n].wire_name for n in sorted(self._records)]
+        return [
+            ("SUBSCRIBE", *names[start : start + SUBSCRIBE_CHUNK])
+            for start in range(0, len(names), SUBSCRIBE_CHUNK)
+        ]
+
+    # ------------------------------------------------------------------ what arrived
+    def subscribed(self, raw_name: bytes, now: Instant) -> list[Action]:
+        """Redis confirmed our subscription to ``raw_name``."""
+        record = self._records.get(raw_name.decode("utf-8", "surrogateescape"))
+        if record is None:
+            return []
+        actions: list[Action] = []
+        if record.needs_query:
+            record.needs_query = False
+            actions.append(self._start_query(record, now))
+        unsent = self.unsent(record, now)
+        if unsent is not None:
+            actions.append(unsent)
+        return actions
+
+    def received(self, raw_name: bytes, data: bytes, now: Instant) -> list[Action]:
+        """A message on channel ``raw_name``."""
+        self.stats.messages += 1
+        name = raw_name.decode("utf-8", "surrogateescape")
+        record = self._records.get(name)
+        if record is not None:
+            held = record.held
+            if held is not None and held.wire == data and held.sender_id == record.sender_id:
+                return []  # the value we just published, coming back: nothing to decode
+        try:
+            message = decode(data, self.limits)
+        except DecodeError as exc:
+            return self._undecodable(name, data, exc, now)
+        if type(message) is ValueMessage:
+            self.stats.values += 1
+            return self._take(record, message)
+        if type(message) is Query:
+            return self._answer(record, raw_name, name, message, now)
+        if type(message) is Reply:
+            return self._on_reply(message, now)
+        return []
+
+    def published(self, query_id: str, subscribers: int, now: Instant) -> list[Action]:
+        """``PUBLISH`` of our query ``query_id`` reached ``subscribers`` subscribers."""
+        query = self._queries.get(query_id)
+        if query is None:
+            return []
+        # PUBLISH counted every subscriber, ourselves included: we do not answer ourselves.
+        query.expected = subscribers - 1
+        return self._check_query(query, now)
+
+    def tick(self, now: Instant) -> list[Action]:
+        """Run the timers: late answers, asking again."""
+        actions: list[Action] = []
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now.monotonic:
+            _, query_id = heapq.heappop(deadlines)
+            # The query stays open: a late answer is still taken.
+            query = self._queries.get(query_id)
+            if query is None or query.got_value:
+                continue
+            log.warning(
+                "channel %s: %s of %s holders answered its query in time",
+                query.name,
+                query.answered,
+                query.expected,
+            )
+            if query.retries == 0:  # a holder may have died meanwhile: ask once more
+                self._ask_again(query.name, 0.0, now, retries=1)
+        while self._ask_again_at and self._ask_again_at[0][0] <= now.monotonic:
+            _, name = heapq.heappop(self._ask_again_at)
+            retries, even_if_held = self._asking_again.pop(name, (0, False))
+            record = self._records.get(name)
+            if record is None or record.closed:
+                continue
+            if record.wants_value() or (even_if_held and record.role is not Role.EVENTS):
+                actions.append(self._start_query(record, now, retries, again=True))
+        return actions
+
+    def next_timer(self) -> float | None:
+        """The monotonic time :meth:`tick` has something to do at (None: nothing waits)."""
+        times = [heap[0][0] for heap in (self._deadlines, self._ask_again_at) if heap]
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------ internals
+    def _undecodable(
+        self, name: str, data: bytes, exc: DecodeError, now: Instant
+    ) -> list[Action]:
+        self.stats.decode_errors += 1
+        by_channel = self.stats.decode_errors_by_channel
+        by_channel[name] = by_channel.get(name, 0) + 1
+        self._warn(
+            now.monotonic,
+            f"decode:{name}",
+            "channel %s: dropped an undecodable message of %d bytes: %s",
+            name,
+            len(data),
+            exc,
+        )
+        return [Undecodable(name, len(data), str(exc))]
+
+    def _take(self, record: ChannelRecord | None, message: ValueMessage) -> list[Action]:
+        if record is None or record.closed:
+            return []
+        if record.role is not Role.EVENTS:
+            if not message.is_newer_than(record.held):
+                return []
+            record.held = message
+            record.sent_seq = record.seq  # anything we had not sent yet is now obsolete
+        return [Deliver(record.name, message)]
+
+    def _answer(
+        self,
+        record: ChannelRecord | None,
+        raw_name: bytes,
+        name: str,
+        query: Query,
+        now: Instant,
+    ) -> list[Action]:
+        if query.id in self._own_query_ids:
+            self._own_query_ids.discard(query.id)
+            return []  # our own query: we do not answer ourselves
+        held: ValueMessage | None = None
+        if record is not None:
+            if is_join(query.id):
+                if record.wants_value():
+                    # Someone starts holding this channel: it will have a value (its default,
+                    # which BLISS doesn't publish) once its own query is over. Ask it then.
+                    self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER, now)
+                elif now.monotonic - self._connected_at < REJOIN_WINDOW:
+                    self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER, now, even_if_held=True)
+            if record.role is Role.EVENTS:
+                held = encode_value(record.sender_id, now.wall, [])
+            else:
+                held = record.held
+        if held is not None and not self._may_resend(name, held, now):
+            held = None
+        try:
+            reply = encode_reply(name, query.id, held)
+        except EncodeError as exc:
+            log.error("channel %s: cannot re-send the held value (%s); answering None", name, exc)
+            reply = encode_reply(name, query.id, None)
+        self.stats.queries_answered += 1
+        return [Publish(raw_name, reply)]
+
+    def _on_reply(self, reply: Reply, now: Instant) -> list[Action]:
+        query = self._queries.get(reply.id)
+        if query is None:
+            return []
+        query.answered += 1
+        actions: list[Action] = []
+        if reply.value is not None:
+            query.got_value = True
+            actions += self._take(self._records.get(query.name), reply.value)
+        return actions + self._check_query(query, now)
+
+    def _may_resend(self, name: str, held: ValueMessage, now: Instant) -> bool:
+        untrusted = sorted(c for c in held.classes if not c.startswith(self.trusted_modules))
+        if untrusted:
+            self._warn(
+                now.monotonic,
+                f"untrusted:{name}",
+                "channel %s: not re-sending a value naming %s (outside "
+                "the trusted modules %s); answered as not held",
+                name,
+                ", ".join(untrusted[:3]),
+                ", ".join(self.trusted_modules),
+            )
+        return not untrusted
+
+    def _start_query(
+        self, record: ChannelRecord, now: Instant, retries: int = 0, again: bool = False
+    ) -> Publish:
+        query = QueryProgress(
+            _query_id(again), record.name, now.monotonic + record.timeout, retries=retries
+        )
+        record.query = query
+        self._queries[query.id] = query
+        self._own_query_ids.add(query.id)
+        heapq.heappush(self._deadlines, (query.deadline, query.id))
+        return Publish(record.wire_name, encode_query(record.name, query.id), query=query.id)
+
+    def _check_query(self, query: QueryProgress, now: Instant) -> list[Action]:
+        if query.expected is None or query.answered < query.expected:
+            return []
+        self._queries.pop(query.id, None)
+        record = self._records.get(query.name)
+        if record is None or query.got_value:
+            return []
+        # Nobody holds a value: the channel starts from its default, as in BLISS.
+        if record.role is Role.MIRROR:
+            record.nobody_holds = True
+            return []
+        if record.held is not None or record.closed:
+            return []
+        record.held = encode_value(record.sender_id, now.wall, record.default)
+        return [Deliver(record.name, record.held)]
+
+    def _ask_again(
+        self,
+        name: str,
+        delay: float,
+        now: Instant,
+        retries: int = 0,
+        even_if_held: bool = False,
+    ) -> None:
+        """Query channel ``name`` again in ``delay`` seconds if it still has no value (or
+        anyway, ``even_if_held``)."""
+        pending = self._asking_again.get(name)
+        if pending is None:
+            heapq.heappush(self._ask_again_at, (now.monotonic + delay, name))
+            self._asking_again[name] = (retries, even_if_held)
+        elif even_if_held:
+            self._asking_again[name] = (pending[0], True)
