@@ -27,12 +27,9 @@ import time
 
 HERE = os.path.abspath(__file__)
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+from common import percentile  # noqa: E402
+
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 # ------------------------------------------------------------------ receiver roles

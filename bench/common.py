@@ -11,6 +11,8 @@ from pathlib import Path
 
 import tango
 
+from tango_channels_deploy.ports import free_port
+
 HERE = Path(__file__).resolve().parent
 
 WORK = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
@@ -21,12 +23,6 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:

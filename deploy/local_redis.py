@@ -8,6 +8,8 @@ import subprocess
 import tempfile
 import time
 
+from tango_channels_deploy.ports import free_port
+
 
 def redis_server_command(
     executable: str, port: int, workdir: str, unix_socket: str | None = None
@@ -36,9 +38,7 @@ class LocalRedis:
         executable = shutil.which("redis-server")
         if executable is None:
             raise RuntimeError("redis-server not found: apt-get install redis-server")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self._executable = executable
         self._dir = tempfile.TemporaryDirectory(prefix="tango-channels-redis-")
         self.start()

@@ -119,7 +119,7 @@ class _Backoff:
         self.attempt = 0
 
     def next(self) -> float:
-        delay = min(self.cap, 0.05 * 2**self.attempt)
+        delay = min(self.cap, 0.05 * 2.0**self.attempt)
         self.attempt += 1
         return delay * random.uniform(0.5, 1.0)
 
@@ -313,7 +313,7 @@ class Bus:
                         f"channel {name!r} is already open as a {type(existing).__name__} "
                         f"in this process"
                     )
-                return existing  # type: ignore[return-value]
+                return existing
             record, commands = self._protocol.open(
                 name, role, timeout=timeout, default=default, query=query
             )
@@ -560,14 +560,14 @@ class Bus:
                         log.exception("decode error listener %r failed", fn)
 
     def _deliver(self, action: Deliver) -> None:
-        participant = self._participants.get(action.name)
+        participant = self._participants.get(action.record.name)
         if participant is None:
             return
         try:
             participant.deliver(action.message)
         except Exception:
             self.stats.callback_errors += 1
-            log.exception("channel %s: a callback failed", action.name)
+            log.exception("channel %s: a callback failed", action.record.name)
 
     def _flush(self, out: list[Publish]) -> None:
         with self._write_lock:

@@ -35,6 +35,7 @@ from typing import Any
 from .bus import Bus
 from .protocol import ChannelRecord, QueryProgress, Role
 from .registry import Registry
+from .transport.runtime import Event
 from .wire.messages import ValueMessage
 
 __all__ = ["DEFAULT_TIMEOUT", "Cache", "Channel", "EventChannel", "bus_for", "clear_cache"]
@@ -134,6 +135,10 @@ class _Callbacks:
         if errors:
             raise errors[0]
 
+    def deliver(self, message: ValueMessage) -> None:
+        """A new value (see :class:`~tango_channels.bus.Participant`)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Leave the channel: unsubscribe, stop answering queries, forget the value."""
         if not self._record.closed:
@@ -155,6 +160,9 @@ class Channel(_Callbacks):
     answers another process's query with a value it made up. A bridge such as the Tango device
     needs this: a BLISS session starting later must read its own default, not ours.
     """
+
+    _ready: Event
+    _self_updates: bool
 
     def __new__(
         cls,
@@ -181,7 +189,7 @@ class Channel(_Callbacks):
                 self.register_callback(callback)
             return self
 
-        return bus.join(
+        channel = bus.join(
             name,
             cls,
             create,
@@ -190,26 +198,15 @@ class Channel(_Callbacks):
             default=default_value,
             query=value is None,
         )
-
-    def __init__(
-        self,
-        name: str,
-        value: Any = None,
-        default_value: Any = None,
-        callback: Callable[[Any], Any] | None = None,
-        timeout: float | None = None,
-        redis: Any = None,
-        bus: Bus | None = None,
-        self_updates: bool = True,
-        mirror: bool = False,
-    ) -> None:
-        # Runs at every Channel(name) of an existing channel too, as in BLISS.
-        self._self_updates = self_updates
-        self._bus.update(self._record, timeout=timeout, default=default_value)
+        # What every Channel(name) does, to a new channel or to the one already open (BLISS's
+        # __init__; there is no __init__ here, so that the arguments are declared once).
+        channel._self_updates = self_updates
+        bus.update(channel._record, timeout=timeout, default=default_value)
         if callback is not None:
-            self.register_callback(callback)
+            channel.register_callback(callback)
         if value is not None:
-            self.value = value
+            channel.value = value
+        return channel
 
     @property
     def default_value(self) -> Any:
@@ -314,11 +311,6 @@ class EventChannel(_Callbacks):
             return self
 
         return bus.join(name, cls, create, Role.EVENTS, timeout=DEFAULT_TIMEOUT)
-
-    def __init__(
-        self, name: str, redis: Any = None, bus: Bus | None = None, **ignored: Any
-    ) -> None:
-        pass
 
     def post(self, event: Any) -> None:
         """Publish ``event`` (sent with any others still waiting for Redis)."""

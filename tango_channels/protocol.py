@@ -144,30 +144,27 @@ class ChannelRecord:
         return self.role is not Role.EVENTS and self.held is None and not self.closed
 
 
-@dataclass(frozen=True)
-class Publish:
+class Publish(NamedTuple):
     """``PUBLISH data`` on ``channel`` (writer connection). Feed the subscriber count it
     returns back with :meth:`ChannelProtocol.published` when ``query`` is set, and confirm a
-    value with :meth:`ChannelProtocol.sent` when ``seq`` is."""
+    value with :meth:`ChannelProtocol.sent` when ``record`` is."""
 
     channel: bytes
     data: bytes
     query: str | None = None
-    record: ChannelRecord | None = None  # with seq: the channel whose value this is
+    record: ChannelRecord | None = None  # the channel whose value this is, sent as ``seq``
     seq: int = 0
 
 
-@dataclass(frozen=True)
-class Deliver:
-    """Channel ``name`` has a new value (already held): run its callbacks."""
+class Deliver(NamedTuple):
+    """The channel of ``record`` holds a new value, ``message``: run its callbacks."""
 
-    name: str
+    record: ChannelRecord
     message: ValueMessage
 
 
-@dataclass(frozen=True)
-class Undecodable:
-    """A message on channel ``name`` was dropped as undecodable."""
+class Undecodable(NamedTuple):
+    """A message of ``size`` bytes on channel ``name`` was dropped as undecodable."""
 
     name: str
     size: int
@@ -323,12 +320,14 @@ class ChannelProtocol:
         if record.role is Role.EVENTS:
             if not record.events:
                 return None
-            data = encode_value(record.sender_id, now.wall, list(record.events)).wire
-        elif record.held is not None and record.held.wire is not None:
-            data = record.held.wire
+            message: ValueMessage | None = encode_value(
+                record.sender_id, now.wall, list(record.events)
+            )
         else:
+            message = record.held
+        if message is None or message.wire is None:
             return None
-        return Publish(record.wire_name, data, record=record, seq=record.seq)
+        return Publish(record.wire_name, message.wire, record=record, seq=record.seq)
 
     def sent(self, record: ChannelRecord, seq: int) -> None:
         """The value of ``seq`` (see :class:`Publish`) reached Redis."""
@@ -468,7 +467,7 @@ class ChannelProtocol:
                 return []
             record.held = message
             record.sent_seq = record.seq  # anything we had not sent yet is now obsolete
-        return [Deliver(record.name, message)]
+        return [Deliver(record, message)]
 
     def _answer(
         self,
@@ -555,7 +554,7 @@ class ChannelProtocol:
         if record.held is not None or record.closed:
             return []
         record.held = encode_value(record.sender_id, now.wall, record.default)
-        return [Deliver(record.name, record.held)]
+        return [Deliver(record, record.held)]
 
     def _ask_again(
         self,

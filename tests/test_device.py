@@ -15,16 +15,11 @@ import tango
 from tango import AttrDataFormat, AttrQuality, CmdArgType, DevState
 
 from support import wait_for
-from support.redis_server import wait_subscribers
-from support.tango_device import Events, running_device
+from support.redis_server import wait_held
+from support.tango_device import Events, running_device, shows
 from tango_channels import Channel
+from tango_channels.bridge.axes import axis_state
 from tango_channels.wire.opaque import opaque_class
-
-
-def axis_state(*names: str):
-    state = opaque_class("bliss.common.axis.state", "AxisState")()
-    state.state = {"_current_states": list(names), "_state_desc": {n: n for n in names}}
-    return state
 
 
 def shutter(value: str):
@@ -44,11 +39,6 @@ def hold(bus):
         return channel
 
     return make
-
-
-def wait_held(redis_server, *names: str) -> None:
-    for name in names:
-        wait_subscribers(redis_server.url, name)
 
 
 ROWS = [
@@ -569,14 +559,10 @@ def test_a_device_started_before_beacon_finds_redis_once_beacon_answers(
         assert "asking again" in proxy.status()
         stub = BeaconStub(f"127.0.0.1:{redis_server.port}", port=beacon_port)
         try:
-            wait_for(lambda: _shows(proxy, name, "found"), what="the value, once Beacon is up")
+            wait_for(
+                lambda: proxy.ChannelNames and shows(proxy, proxy.AttributeName(name), "found"),
+                what="the value, once Beacon is up",
+            )
             assert proxy.state() == DevState.ON, proxy.status()
         finally:
             stub.close()
-
-
-def _shows(proxy: tango.DeviceProxy, channel: str, value) -> bool:
-    try:
-        return proxy.read_attribute(proxy.AttributeName(channel)).value == value
-    except tango.DevFailed:
-        return False

@@ -27,35 +27,16 @@ import tango
 from tango import AttrDataFormat, AttrQuality, CmdArgType, DevState
 
 from support import wait_for
-from support.redis_server import RedisServer, wait_subscribers
-from support.tango_device import Events, running_device
+from support.redis_server import RedisServer, wait_held
+from support.tango_device import Events, outcome, running_device, shows
 from tango_channels import Channel
 from tango_channels.wire.encode import encode_value
-from tango_channels_device.tango_types import MAX_SPECTRUM
+from tango_channels_device.tango_types import MAX_SPECTRUM, client_text
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------ helpers
-def wait_held(server: RedisServer, *names: str, count: int = 1) -> None:
-    for name in names:
-        wait_subscribers(server.url, name, count)
-
-
-def outcome(proxy: tango.DeviceProxy, attribute: str) -> tuple[Any, Any]:
-    """``(value, quality)`` of a read, or ``("error", description)`` when it raises."""
-    try:
-        read = proxy.read_attribute(attribute)
-    except tango.DevFailed as exc:
-        return "error", exc.args[0].desc
-    return read.value, read.quality
-
-
-def shows(proxy: tango.DeviceProxy, attribute: str, value: Any) -> bool:
-    """Whether the attribute reads ``value``, VALID."""
-    return outcome(proxy, attribute) == (value, AttrQuality.ATTR_VALID)
-
-
 def wait_shown(proxy: tango.DeviceProxy, attribute: str, value: Any, what: str = "") -> None:
     """Wait until the attribute reads ``value``, VALID."""
     wait_for(lambda: shows(proxy, attribute, value), what=what or f"{attribute} == {value!r}")
@@ -82,15 +63,6 @@ def device_connections(server: RedisServer) -> int:
     """Connections the device has open on ``server`` (it names them BeaconChannels:<device>)."""
     clients = server.command("CLIENT", "LIST").decode().splitlines()
     return sum("name=BeaconChannels:" in client for client in clients)
-
-
-def utf8(text: str) -> str:
-    """A DevString as sent by the device: text beyond Latin-1 travels as its UTF-8 bytes,
-    which PyTango hands over as Latin-1 characters."""
-    try:
-        return text.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
 
 
 def latin1(text: str) -> bool:
@@ -710,31 +682,31 @@ def test_odd_channel_names_are_exposed_and_translate_both_ways(redis_server, mak
     lines = [f'"{name}"' for name in odd]  # quoted, as names with spaces must be
     with running_device({"RedisUrl": redis_server.url, "Channels": lines}) as (proxy, _):
         assert proxy.state() == DevState.ON, proxy.status()
-        assert sorted(utf8(name) for name in proxy.ChannelNames) == sorted(odd)
+        assert sorted(client_text(name) for name in proxy.ChannelNames) == sorted(odd)
         attributes = set()
         for name, value in odd.items():
             attribute = proxy.AttributeName(name.encode())  # UTF-8, as a client can send it
             if latin1(name):  # or as text, when PyTango can send it
                 assert proxy.AttributeName(name) == attribute
             attributes.add(attribute)
-            assert utf8(proxy.ChannelName(attribute)) == name
+            assert client_text(proxy.ChannelName(attribute)) == name
             read = proxy.read_attribute(attribute)
             assert read.quality == AttrQuality.ATTR_VALID
-            assert (utf8(read.value) if isinstance(value, str) else read.value) == value
+            assert (client_text(read.value) if isinstance(value, str) else read.value) == value
             assert proxy.get_attribute_config(attribute).label == name
         assert len(attributes) == len(odd)
         text = proxy.AttributeName(f"{prefix}.text")
         held[-1].value = "encore ✓"
-        wait_for(lambda: utf8(proxy.read_attribute(text).value) == "encore ✓")
+        wait_for(lambda: client_text(proxy.read_attribute(text).value) == "encore ✓")
 
         # Added and removed at run time by name, as a client sends it.
         late = f"{prefix}.später.ω"
         held.append(Channel(late, value=5.0, bus=bus))
         wait_held(redis_server, late)
-        assert [utf8(n) for n in proxy.AddChannel(late.encode())] == [late]
+        assert [client_text(n) for n in proxy.AddChannel(late.encode())] == [late]
         assert shows(proxy, proxy.AttributeName(late.encode()), 5.0)
         assert len(proxy.RemoveChannel(late.encode())) == 1
-        assert late not in [utf8(name) for name in proxy.ChannelNames]
+        assert late not in [client_text(name) for name in proxy.ChannelNames]
 
 
 def test_garbage_lines_fault_quoting_each_and_the_good_lines_work(redis_server, make_bus, unique):

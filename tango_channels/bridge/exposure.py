@@ -357,6 +357,7 @@ class Exposure:
         for entry in unnamed:
             entry.attribute = names[entry.name]
         for entry in entries:
+            assert entry.attribute is not None
             self._by_attribute[entry.attribute.lower()] = entry
 
     def _sample(self, entry: Exposed) -> Sample:

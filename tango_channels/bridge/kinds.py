@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..wire.opaque import Opaque
+from .axes import axis_state_names, is_axis_state
 
 __all__ = [
     "AXIS_STATE_TO_DEVICE_STATE",
@@ -73,15 +74,6 @@ def _np() -> Any:
     return numpy
 
 
-def is_axis_state(value: Any) -> bool:
-    return (
-        isinstance(value, Opaque)
-        and value.class_path.endswith(".AxisState")
-        and isinstance(value.state, dict)
-        and "_current_states" in value.state
-    )
-
-
 def is_enum_member(value: Any) -> bool:
     """An opaque object called with one argument and nothing else: how enums pickle."""
     return (
@@ -92,10 +84,6 @@ def is_enum_member(value: Any) -> bool:
         and not value.items
         and not value.dict_items
     )
-
-
-def axis_state_names(value: Opaque) -> list[str]:
-    return [str(name) for name in value.state["_current_states"]]
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class _WireValue:
     """Target of ``bliss.config.channels._Value`` (a namedtuple there) while unpickling."""
 
     __slots__ = ("fields",)
+    fields: tuple[Any, ...]
 
     def __new__(cls, *fields: Any) -> _WireValue:
         self = object.__new__(cls)
@@ -318,8 +319,9 @@ def _value_message(
 def _fields(obj: _WireObject, names: tuple[str, ...]) -> tuple[Any, ...]:
     state = getattr(obj, "state", None)
     # Looked up, not sorted: the keys of a hostile state need not be comparable with each other.
-    exact = isinstance(state, dict) and len(state) == len(names) and all(n in state for n in names)
-    if not exact:
+    if not (
+        isinstance(state, dict) and len(state) == len(names) and all(n in state for n in names)
+    ):
         raise DecodeError(f"{type(obj).__name__[5:]} without exactly the fields {names}")
     values = tuple(state[n] for n in names)
     if not all(isinstance(v, str) for v in values[:2]):

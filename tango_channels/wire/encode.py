@@ -74,7 +74,12 @@ def _wire_name(obj: Any) -> tuple[str, str] | None:
     return None
 
 
-class _WirePickler(pickle._Pickler):  # type: ignore[name-defined,misc]
+# The pure-Python pickler, whose internals (save, write, memoize...) typeshed doesn't describe:
+# subclassed as what it is to mypy, Any.
+_PurePickler: Any = pickle._Pickler
+
+
+class _WirePickler(_PurePickler):  # type: ignore[misc]
     """The standard pure-Python pickler, naming globals as a BLISS process would."""
 
     def __init__(self, file: io.BytesIO, protocol: int) -> None:

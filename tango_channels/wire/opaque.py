@@ -40,6 +40,12 @@ class Opaque:
     """
 
     __slots__ = ("_called", "args", "dict_items", "items", "kwargs", "state")
+    _called: bool
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    state: Any
+    items: list[Any]
+    dict_items: list[tuple[Any, Any]]
 
     wire_module: str = ""
     wire_qualname: str = ""
@@ -83,9 +89,9 @@ class Opaque:
         if self._called:
             head: tuple[Any, ...] = (cls, self.args)
         elif self.kwargs:
-            head = (copyreg.__newobj_ex__, (cls, self.args, self.kwargs))
+            head = (copyreg.__newobj_ex__, (cls, self.args, self.kwargs))  # type: ignore[attr-defined]
         else:
-            head = (copyreg.__newobj__, (cls, *self.args))
+            head = (copyreg.__newobj__, (cls, *self.args))  # type: ignore[attr-defined]
         return (
             *head,
             self.state,

@@ -66,7 +66,8 @@ def short_repr(value: Any, limit: int = 80) -> str:
     def show(item: Any, depth: int) -> bool:
         kind = type(item)
         if kind in (list, tuple, set, frozenset, dict) and depth < 8:
-            opening, closing = {list: "[]", tuple: "()", dict: "{}"}.get(kind, "{}")
+            brackets: dict[type, str] = {list: "[]", tuple: "()", dict: "{}"}
+            opening, closing = tuple(brackets.get(kind, "{}"))
             items = item.items() if kind is dict else item
             if not put(opening):
                 return False

@@ -75,10 +75,15 @@ class HashGuard:
                     )
 
 
-class GuardedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+# The pure-Python unpickler, whose internals (stack, read, dispatch...) typeshed doesn't
+# describe: subclassed as what it is to mypy, Any.
+_PureUnpickler: Any = pickle._Unpickler
+
+
+class GuardedUnpickler(_PureUnpickler):  # type: ignore[misc]
     """The pure-Python unpickler, checking keys before it hashes them (see the module doc)."""
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch: dict[int, Callable[[Any], None]] = dict(_PureUnpickler.dispatch)
 
     def __init__(self, file: io.BytesIO, find_class: FindClass) -> None:
         super().__init__(file)

@@ -15,12 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tango_channels_deploy.local_redis import redis_server_command
+from tango_channels_deploy.ports import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["RedisServer", "free_port", "wait_held", "wait_subscribers"]
 
 
 @functools.cache
@@ -127,6 +124,13 @@ class RedisServer:
         return subprocess.run(
             ["redis-cli", "-p", str(self.port), *args], check=True, capture_output=True
         ).stdout
+
+
+def wait_held(server: RedisServer, *names: str, count: int = 1) -> None:
+    """Wait until each of ``names`` has at least ``count`` subscribers (its holders) on
+    ``server``."""
+    for name in names:
+        wait_subscribers(server.url, name, count)
 
 
 def wait_subscribers(url: str, name: str, count: int = 1, timeout: float = 10) -> None:

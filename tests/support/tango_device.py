@@ -148,6 +148,20 @@ class Events:
             self.proxy.unsubscribe_event(self.id)
 
 
+def outcome(proxy: tango.DeviceProxy, attribute: str) -> tuple[Any, Any]:
+    """``(value, quality)`` of a read, or ``("error", description)`` when it raises."""
+    try:
+        read = proxy.read_attribute(attribute)
+    except tango.DevFailed as exc:
+        return "error", exc.args[0].desc
+    return read.value, read.quality
+
+
+def shows(proxy: tango.DeviceProxy, attribute: str, value: Any) -> bool:
+    """Whether the attribute reads ``value``, VALID."""
+    return outcome(proxy, attribute) == (value, tango.AttrQuality.ATTR_VALID)
+
+
 def _equal(value: Any, expected: Any) -> bool:
     import numpy
 

@@ -1,0 +1,301 @@
+"""The protocol core on its own: messages in, commands and deliveries out, a fake clock.
+
+No Redis and no waiting: every timing rule (asking a newcomer again, the rejoin window, a
+holder that dies mid-query) is checked by moving the clock. Each test is what a BLISS user
+would notice if the rule were wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tango_channels.protocol import (
+    ASK_AGAIN_AFTER_A_NEWCOMER,
+    REJOIN_WINDOW,
+    ChannelProtocol,
+    ChannelRecord,
+    Deliver,
+    Instant,
+    Publish,
+    Role,
+    is_join,
+)
+from tango_channels.wire.decode import decode
+from tango_channels.wire.encode import encode_query, encode_reply, encode_value
+from tango_channels.wire.messages import Query, Reply
+from tango_channels.wire.opaque import opaque_class
+
+NAME = "axis.roby.position"
+WIRE = NAME.encode()
+BLISS = "4242"  # a BLISS process's sender id (its pid)
+NEWCOMER_QUERY = "0123456789ab4def8123456789abcdef"  # a uuid4 hex, as BLISS makes them
+
+
+@dataclass
+class Clock:
+    monotonic: float = 1000.0
+    wall: float = 1.7e9
+
+    def now(self) -> Instant:
+        return Instant(self.monotonic, self.wall)
+
+    def advance(self, seconds: float) -> Instant:
+        self.monotonic += seconds
+        self.wall += seconds
+        return self.now()
+
+
+@dataclass
+class Peer:
+    """Our process, as the bus drives it: a protocol, a clock, and what came out."""
+
+    protocol: ChannelProtocol = field(default_factory=lambda: ChannelProtocol("1000"))
+    clock: Clock = field(default_factory=Clock)
+
+    def open(self, role: Role = Role.HOLDER, **kwargs: Any) -> ChannelRecord:
+        record, _ = self.protocol.open(NAME, role, timeout=kwargs.pop("timeout", 10.0), **kwargs)
+        return record
+
+    def connect(self) -> None:
+        self.protocol.connection_made(self.clock.now())
+
+    def subscribed(self) -> list[Any]:
+        return self.protocol.subscribed(WIRE, self.clock.now())
+
+    def receive(self, data: bytes) -> list[Any]:
+        return self.protocol.received(WIRE, data, self.clock.now())
+
+    def tick(self, seconds: float = 0.0) -> list[Any]:
+        return self.protocol.tick(self.clock.advance(seconds))
+
+    def join(self, subscribers: int) -> Query:
+        """Connect, subscribe: the query goes out; PUBLISH counted ``subscribers``."""
+        self.connect()
+        (publish,) = [a for a in self.subscribed() if isinstance(a, Publish)]
+        query = decode(publish.data)
+        assert isinstance(query, Query) and publish.query == query.id
+        self.protocol.published(query.id, subscribers, self.clock.now())
+        return query
+
+
+def queries(actions: list[Any]) -> list[Query]:
+    found = [decode(a.data) for a in actions if isinstance(a, Publish) and a.query]
+    assert all(isinstance(q, Query) for q in found)
+    return found  # type: ignore[return-value]
+
+
+def replies(actions: list[Any]) -> list[Reply]:
+    found = [decode(a.data) for a in actions if isinstance(a, Publish) and not a.query]
+    return [r for r in found if isinstance(r, Reply)]
+
+
+def delivered(actions: list[Any]) -> list[Any]:
+    return [a.message.value for a in actions if isinstance(a, Deliver)]
+
+
+def value_from(sender: str, timestamp: float, value: Any) -> bytes:
+    message = encode_value(sender, timestamp, value)
+    assert message.wire is not None
+    return message.wire
+
+
+# ------------------------------------------------------------------------ joining
+def test_a_new_channel_takes_the_value_a_holder_answers_not_its_default():
+    us = Peer()
+    record = us.open(default="the default")
+    query = us.join(subscribers=2)  # the holder and us
+    held = encode_value(BLISS, us.clock.wall - 5, 12.5)
+    assert delivered(us.receive(encode_reply(NAME, query.id, held))) == [12.5]
+    assert record.held is not None and record.held.sender_id == BLISS
+
+
+def test_with_nobody_holding_a_value_a_channel_starts_from_its_default_and_a_mirror_from_nothing():
+    us = Peer()
+    record = us.open(default="the default")
+    query = us.join(subscribers=2)
+    assert delivered(us.receive(encode_reply(NAME, query.id, None))) == ["the default"]
+    assert record.held is not None and record.held.sender_id == us.protocol.sender_id
+
+    mirror = Peer()
+    mirrored = mirror.open(Role.MIRROR, default="never offered")
+    query = mirror.join(subscribers=2)
+    assert delivered(mirror.receive(encode_reply(NAME, query.id, None))) == []
+    assert mirrored.held is None and mirrored.settled and mirrored.nobody_holds
+
+
+def test_alone_on_a_channel_the_default_comes_as_soon_as_publish_counts_nobody_else():
+    us = Peer()
+    record = us.open(default=0)
+    us.join(subscribers=1)  # only us
+    assert record.held is not None and record.held.value == 0
+
+
+# ------------------------------------------------------------------------ answering
+def test_every_query_of_another_process_is_answered_with_the_held_value():
+    us = Peer()
+    record = us.open()
+    us.connect()
+    us.protocol.set_value(record, "set here", us.clock.now())
+    (reply,) = replies(us.receive(encode_query(NAME, NEWCOMER_QUERY)))
+    assert reply.id == NEWCOMER_QUERY and reply.value is not None
+    assert reply.value.value == "set here"
+
+
+def test_our_own_query_coming_back_is_not_answered():
+    us = Peer()
+    us.open()
+    query = us.join(subscribers=2)
+    assert replies(us.receive(encode_query(NAME, query.id))) == []
+
+
+def test_a_value_naming_untrusted_classes_is_answered_as_not_held():
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    us.connect()
+    thing = opaque_class("elsewhere.module", "Thing")("argument")
+    thing._called = True
+    us.receive(value_from(BLISS, us.clock.wall, thing))
+    assert record.held is not None and record.held.classes == {"elsewhere.module.Thing"}
+    (reply,) = replies(us.receive(encode_query(NAME, NEWCOMER_QUERY)))
+    assert reply.value is None
+
+
+# ------------------------------------------------------------------------ ordering
+def test_a_value_with_the_same_timestamp_as_the_held_one_is_dropped_as_bliss_does():
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    us.connect()
+    assert delivered(us.receive(value_from(BLISS, 100.0, "first"))) == ["first"]
+    assert delivered(us.receive(value_from("4343", 100.0, "tie"))) == []
+    assert delivered(us.receive(value_from("4343", 99.0, "older"))) == []
+    assert record.held is not None and record.held.value == "first"
+    assert delivered(us.receive(value_from("4343", 100.5, "newer"))) == ["newer"]
+
+
+def test_a_set_made_with_a_clock_behind_the_holder_s_still_replaces_its_value():
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    us.connect()
+    us.receive(value_from(BLISS, us.clock.wall + 3600, "from a clock an hour ahead"))
+    message = us.protocol.set_value(record, "ours", us.clock.now())
+    assert message.timestamp > us.clock.wall + 3600  # stamped just after the held one
+    assert record.held is message
+
+
+def test_our_own_set_coming_back_from_redis_is_not_delivered_twice():
+    us = Peer()
+    record = us.open()
+    us.connect()
+    message = us.protocol.set_value(record, 3.0, us.clock.now())
+    assert message.wire is not None
+    assert us.receive(message.wire) == []
+    assert us.protocol.stats.values == 0  # not even decoded
+
+
+# ------------------------------------------------------------------------ asking again
+def test_a_mirror_learns_the_default_of_a_process_that_joins_half_a_second_later():
+    """BLISS never publishes a default: asked again once the newcomer's own query is over."""
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    query = us.join(subscribers=1)
+    assert record.nobody_holds
+    us.receive(encode_query(NAME, NEWCOMER_QUERY))  # a BLISS process opens the channel
+    assert queries(us.tick(ASK_AGAIN_AFTER_A_NEWCOMER / 2)) == []
+    (again,) = queries(us.tick(ASK_AGAIN_AFTER_A_NEWCOMER / 2))
+    assert again.id != query.id and not is_join(again.id)
+    us.protocol.published(again.id, 2, us.clock.now())
+    default = encode_value(BLISS, us.clock.wall, "its default")
+    assert delivered(us.receive(encode_reply(NAME, again.id, default))) == ["its default"]
+
+
+def test_asking_again_is_not_taken_for_a_newcomer_so_two_mirrors_do_not_ask_each_other_for_ever():
+    first, second = Peer(), Peer(protocol=ChannelProtocol("2000"))
+    for peer in (first, second):
+        peer.open(Role.MIRROR)
+        peer.join(subscribers=2)
+    second_join = NEWCOMER_QUERY
+    first.receive(encode_query(NAME, second_join))
+    (again,) = queries(first.tick(ASK_AGAIN_AFTER_A_NEWCOMER))
+    second.receive(encode_query(NAME, again.id))  # the second mirror hears it...
+    assert queries(second.tick(10 * ASK_AGAIN_AFTER_A_NEWCOMER)) == []  # ...and stays quiet
+
+
+def test_a_holder_that_dies_mid_query_is_asked_again_once_after_the_timeout():
+    us = Peer()
+    record = us.open(Role.MIRROR, timeout=2.0)
+    query = us.join(subscribers=2)  # counts a holder that will never answer
+    assert queries(us.tick(1.9)) == []
+    (again,) = queries(us.tick(0.1))
+    assert again.id != query.id
+    us.protocol.published(again.id, 1, us.clock.now())  # Redis forgot the dead one
+    assert record.nobody_holds
+    assert queries(us.tick(60)) == []  # settled: no more asking
+
+
+def test_answers_late_for_a_second_time_are_not_chased_for_ever():
+    us = Peer()
+    us.open(Role.MIRROR, timeout=2.0)
+    us.join(subscribers=2)
+    (again,) = queries(us.tick(2.0))
+    us.protocol.published(again.id, 2, us.clock.now())  # still counted, still silent
+    assert queries(us.tick(2.0)) == [] and queries(us.tick(60)) == []
+
+
+def test_a_late_answer_is_still_taken():
+    us = Peer()
+    record = us.open(Role.MIRROR, timeout=2.0)
+    query = us.join(subscribers=2)
+    us.tick(2.5)
+    held = encode_value(BLISS, us.clock.wall, "late but real")
+    assert delivered(us.receive(encode_reply(NAME, query.id, held))) == ["late but real"]
+    assert record.held is not None
+
+
+@pytest.mark.parametrize(
+    ("after", "asked"), [(REJOIN_WINDOW - 1, True), (REJOIN_WINDOW + 1, False)]
+)
+def test_after_reconnecting_a_process_rejoining_is_asked_again_even_when_we_hold_a_value(
+    after, asked
+):
+    """A Redis restart cuts everyone: a holder rejoining soon after us may hold a value newer
+    than ours (set while we were away). Long after, a newcomer only has its default."""
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    query = us.join(subscribers=2)
+    us.receive(encode_reply(NAME, query.id, encode_value(BLISS, us.clock.wall, 1.0)))
+    assert record.held is not None
+    us.tick(after)
+    us.receive(encode_query(NAME, NEWCOMER_QUERY))
+    assert bool(queries(us.tick(ASK_AGAIN_AFTER_A_NEWCOMER))) is asked
+
+
+# ------------------------------------------------------------------------ outages
+def test_a_value_set_while_redis_is_unreachable_is_published_once_subscribed_again():
+    us = Peer()
+    record = us.open(query=False)  # Channel(name, value=...): nothing to ask
+    us.connect()
+    first = us.protocol.set_value(record, "before", us.clock.now())
+    second = us.protocol.set_value(record, "during the outage", us.clock.now())
+    unsent = us.protocol.unsent(record, us.clock.now())
+    assert unsent is not None and unsent.data == second.wire != first.wire  # the latest only
+    us.connect()  # Redis is back
+    (publish,) = [a for a in us.subscribed() if isinstance(a, Publish) and not a.query]
+    assert publish.data == second.wire
+    us.protocol.sent(record, publish.seq)
+    assert us.protocol.unsent(record, us.clock.now()) is None
+
+
+def test_after_reconnecting_every_channel_asks_again_and_keeps_its_value_until_a_newer_one():
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    query = us.join(subscribers=2)
+    us.receive(encode_reply(NAME, query.id, encode_value(BLISS, 100.0, "kept")))
+    query = us.join(subscribers=3)  # reconnected: two holders asked again
+    assert record.held is not None and record.held.value == "kept"
+    older = encode_value(BLISS, 99.0, "older")
+    assert delivered(us.receive(encode_reply(NAME, query.id, older))) == []
+    newer = encode_value("4343", 101.0, "changed meanwhile")
+    assert delivered(us.receive(encode_reply(NAME, query.id, newer))) == ["changed meanwhile"]
