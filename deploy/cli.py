@@ -8,7 +8,8 @@
 
 The database is the one ``TANGO_HOST`` names (or /etc/tangorc). FILE is dsconfig's JSON
 format, or YAML reading as the same document (see ``deploy/config.py``). ``apply`` and ``dump``
-are dsconfig's (``json2tango -w`` and ``tango2json``),: the diff printed is dsconfig's.
+are dsconfig's (``json2tango -w`` and ``tango2json``), after the checks only this project can
+make (``deploy/validate.py``): the diff printed is dsconfig's.
 
 Exit codes: 0 done, or nothing to do; 1 error (unreadable file, a device the file describes
 wrongly, database unreachable...), the reason on stderr, one line per problem; 2
@@ -30,6 +31,7 @@ from dsconfig.utils import no_colors
 
 from tango_channels_deploy import database
 from tango_channels_deploy.config import SERVER, ConfigError, load, to_json
+from tango_channels_deploy.validate import problems
 
 log = logging.getLogger("beacon-channels-deploy")
 
@@ -49,6 +51,11 @@ def _database() -> tango.Database:
 
 def apply(path: Path, dry_run: bool) -> int:
     document = load(path)
+    found = problems(document)
+    if found:  # before the database is even opened: nothing can have been written
+        for problem in found:
+            sys.stderr.write(f"{PROG}: error: {path}: {problem}\n")
+        return ERROR
     plan = database.apply(_database(), document, write=not dry_run)
     if not plan.calls:
         log.info("no changes")

@@ -32,6 +32,8 @@ from support.beacon_stub import BeaconStub
 from support.redis_server import wait_subscribers
 from support.tango_device import Events
 from tango_channels import Channel
+from tango_channels.bridge.lines import parse_lines
+from tango_channels.transport.address import RedisAddress
 from tango_channels_deploy.config import SERVER
 
 BIN = Path(sys.executable).parent
@@ -189,6 +191,39 @@ def test_json2tango_and_apply_make_the_same_database(
     unchanged = deploy(tango_database, str(path), "--json", tool=JSON2TANGO)
     assert json.loads(unchanged.stdout) == {"devices": {}, "classes": {}}, unchanged.stderr
     assert json.loads(deploy(tango_database, "dump", instance).stdout) == config
+
+
+def test_a_file_the_device_could_not_use_writes_nothing(
+    tango_database, redis_server, tmp_path, instance
+):
+    config = document(instance, redis_server.url, ["axis.roby.position"])  # a good device...
+    devices_of(config, instance)[f"{instance}/beacon/2"] = {  # ...and one with three mistakes
+        "properties": {
+            "RedisUrl": ["redis://localhost:port/0"],
+            "Channel": ["axis.roby.state"],
+            "Channels": ["axis.roby.state type=flaot"],
+        }
+    }
+    path = tmp_path / "beacon.json"
+    path.write_text(json.dumps(config))
+
+    refused = deploy(tango_database, "apply", str(path))
+    assert refused.returncode == 1 and refused.stdout == ""
+    with pytest.raises(ValueError) as bad_url:  # the device's own words for what is wrong
+        RedisAddress.from_url("redis://localhost:port/0")
+    (bad_line,) = parse_lines(["axis.roby.state type=flaot"])[1]
+    device = f"{instance}/beacon/2"
+    assert refused.stderr.splitlines() == [
+        f"beacon-channels-deploy: error: {path}: {device}: {problem}"
+        for problem in (
+            f"RedisUrl: 'redis://localhost:port/0' is not a Redis URL: {bad_url.value}",
+            "Channel is not a BeaconChannels property; did you mean Channels?",
+            f"Channels: {bad_line}",
+        )
+    ]
+    db = tango.Database(*tango_database.tango_host.split(":"))
+    assert f"BeaconChannels/{instance}" not in db.get_server_list(f"BeaconChannels/{instance}")
+    assert deploy(tango_database, "dump", instance).returncode == 1  # no such instance
 
 
 def test_a_deployed_server_runs_by_name_and_follows_edits(
