@@ -285,9 +285,12 @@ def test_a_deployed_server_runs_by_name_and_follows_edits(
         proxy.Init()
         velocity = proxy.AttributeName(f"{instance}.roby.velocity")
         assert proxy.read_attribute(velocity).value == 2.5
-        # The file is the reference: applying it again would take the edit back.
+        # The file is the reference: applying it again would take the edit back, but not the
+        # polling set from Jive, which is Tango's (dsconfig's protected properties).
+        db.put_device_property(f"{instance}/beacon/1", {"polled_attr": ["state", "3000"]})
         plan = deploy(tango_database, "apply", str(path), "--dry-run")
         assert plan.returncode == 2 and f"- {instance}.roby.velocity" in plan.stdout
+        assert "polled_attr" not in plan.stdout
     finally:
         server.terminate()
         server.wait(timeout=30)
