@@ -7,10 +7,13 @@
     beacon-channels-deploy systemd-unit [--user U]   the systemd unit template, for this venv
 
 The database is the one ``TANGO_HOST`` names (or /etc/tangorc). FILE is dsconfig's JSON
-format, or YAML mapping 1:1 onto it (see ``deploy/config.py``).
+format, or YAML reading as the same document (see ``deploy/config.py``). ``apply`` and ``dump``
+are dsconfig's (``json2tango -w`` and ``tango2json``), after the checks only this project can
+make (``deploy/validate.py``): the diff printed is dsconfig's.
 
-Exit codes: 0 done, or nothing to do; 1 error (unreadable file, database unreachable...), the
-reason on stderr; 2 ``apply --dry-run`` found changes to make (printed as a diff).
+Exit codes: 0 done, or nothing to do; 1 error (unreadable file, a device the file describes
+wrongly, database unreachable...), the reason on stderr, one line per problem; 2
+``apply --dry-run`` found changes to make (printed as a diff).
 """
 
 from __future__ import annotations
@@ -23,13 +26,17 @@ import sys
 from pathlib import Path
 
 import tango
+from dsconfig.output import show_actions
+from dsconfig.utils import no_colors
 
-from tango_channels_deploy import tango_db
+from tango_channels_deploy import database
 from tango_channels_deploy.config import SERVER, ConfigError, load, to_json
+from tango_channels_deploy.validate import problems
 
 log = logging.getLogger("beacon-channels-deploy")
 
 OK, ERROR, CHANGES_PENDING = 0, 1, 2
+PROG = "beacon-channels-deploy"
 UNIT_TEMPLATE = Path(__file__).with_name("systemd") / "beacon-channels@.service"
 TEMPLATE_VENV = "/opt/beacon-channels/.venv"
 
@@ -43,25 +50,29 @@ def _database() -> tango.Database:
 
 
 def apply(path: Path, dry_run: bool) -> int:
-    instances = load(path)
-    db = _database()
-    changes = tango_db.plan(db, instances)
-    if not changes:
+    document = load(path)
+    found = problems(document)
+    if found:  # before the database is even opened: nothing can have been written
+        for problem in found:
+            sys.stderr.write(f"{PROG}: error: {path}: {problem}\n")
+        return ERROR
+    plan = database.apply(_database(), document, write=not dry_run)
+    if not plan.calls:
         log.info("no changes")
         return OK
-    for change in changes:
-        log.info("%s", change)
+    show_actions(plan.original, plan.calls)  # dsconfig's diff, on stdout
+    log.info("")
+    for line in plan.summary():
+        log.info("%s", line)
     if dry_run:
-        log.info("%d changes to make (dry run: nothing written)", len(changes))
+        log.info("dry run: nothing written")
         return CHANGES_PENDING
-    for change in changes:
-        change.apply()
-    log.info("%d changes applied", len(changes))
+    log.info("written to the Tango database")
     return OK
 
 
 def dump(names: list[str], output: Path | None) -> int:
-    text = to_json(tango_db.read(_database(), names or None))
+    text = to_json(database.dump(_database(), names))
     if output is None:
         sys.stdout.write(text)
     else:
@@ -111,7 +122,7 @@ def systemd_unit(user: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="beacon-channels-deploy",
+        prog=PROG,
         description=__doc__.split("\n")[0],
         epilog="Exit codes: 0 done or nothing to do, 1 error, 2 dry run found changes.",
     )
@@ -133,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--user")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    if not sys.stdout.isatty():
+        no_colors()  # dsconfig colours its diff for terminals only
     try:
         if options.command == "apply":
             return apply(options.file, options.dry_run)
@@ -144,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             return launcher(options.directory)
         return systemd_unit(options.user)
     except (ConfigError, RuntimeError, OSError) as exc:
-        sys.stderr.write(f"beacon-channels-deploy: error: {exc}\n")
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
         return ERROR
     except tango.DevFailed as exc:
-        sys.stderr.write(f"beacon-channels-deploy: error: {exc.args[0].desc}\n")
+        sys.stderr.write(f"{PROG}: error: {exc.args[0].desc}\n")
         return ERROR
 
 

@@ -1,131 +1,100 @@
-"""The deployment file: dsconfig's JSON format (or YAML that maps 1:1 onto it).
+"""The deployment file: MAX IV's dsconfig JSON format, or YAML that reads as the same document.
 
     {"servers": {"BeaconChannels": {"<instance>": {"BeaconChannels": {"<device>": {
         "properties": {"RedisUrl": ["redis://..."], "Channels": ["axis.roby.position", ...]},
         "attribute_properties": {"axis_roby_position": {"unit": ["mm"], "abs_change": ["0.01"]}}
     }}}}}}
 
-Property values are lists of strings, as Tango stores them; a single string or number is
-taken as a one-element list. The file describes each server instance it names completely:
-applying it makes the database hold exactly those devices, properties and, for the attributes
-it lists, exactly those attribute properties. Servers and instances it doesn't name are left
-alone. Other server or class names are refused: this tool deploys BeaconChannels.
+The file is checked against dsconfig's own JSON schema, so that any file this tool takes,
+``json2tango`` takes too and reads the same way (property values are lists of strings, as
+Tango stores them; ``tango_host`` and the ``_`` metadata keys of ``tango2json`` are ignored).
+The YAML form is only a front: it is loaded into the same document and checked the same way.
+
+What the file means is json2tango's: each server instance it names is described completely
+(devices it doesn't list are removed from that instance; see ``README.md``). Other servers, and
+the ``classes`` and ``devices`` sections, are refused: this tool deploys BeaconChannels, and
+leaves everything else to ``json2tango``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
+from dsconfig.formatting import SCHEMA_FILENAME
 
-__all__ = [
-    "SERVER",
-    "ConfigError",
-    "Device",
-    "Instance",
-    "Properties",
-    "load",
-    "parse",
-    "to_document",
-    "to_json",
-]
+__all__ = ["SERVER", "ConfigError", "devices", "load", "parse", "to_json"]
 
 SERVER = "BeaconChannels"
 YAML_SUFFIXES = (".yaml", ".yml")
-
-Properties = dict[str, list[str]]
+IGNORED_KEYS = ("tango_host",)  # written by tango2json, checked only by ``json2tango -t``
 
 
 class ConfigError(ValueError):
     """A deployment file that can't be used; the message says where."""
 
 
-@dataclass
-class Device:
-    name: str
-    properties: Properties = field(default_factory=dict)
-    attribute_properties: dict[str, Properties] = field(default_factory=dict)
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(Path(SCHEMA_FILENAME).read_text())
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
-@dataclass
-class Instance:
-    """One server instance, ``BeaconChannels/<name>``, and its devices."""
-
-    name: str
-    devices: dict[str, Device] = field(default_factory=dict)
-
-    @property
-    def server(self) -> str:
-        return f"{SERVER}/{self.name}"
+def _where(path: list[Any]) -> str:
+    return ".".join(str(part) for part in path) or "the file"
 
 
-def _values(value: Any, where: str) -> list[str]:
-    if isinstance(value, list):
-        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
-            raise ConfigError(f"{where}: values must be strings or numbers")
-        return [str(v) for v in value]
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return [str(value)]
-    raise ConfigError(f"{where}: expected a list of strings, got {type(value).__name__}")
+def _string_keys(data: Any, path: list[Any]) -> None:
+    """YAML keys may be numbers, booleans, dates...: the schema can't even look at those."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"{_where(path)}: key {key!r} is not a string")
+            _string_keys(value, [*path, key])
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _string_keys(value, [*path, index])
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-    for key in value:  # YAML keys may be numbers, booleans, dates...
-        if not isinstance(key, str):
-            raise ConfigError(f"{where}: key {key!r} is not a string")
-    return value
-
-
-def parse(data: Any) -> list[Instance]:
-    """The instances described by a loaded deployment document."""
-    servers = _mapping(_mapping(data, "the file").get("servers"), "servers")
-    instances = []
-    for server, by_instance in servers.items():
+def parse(data: Any) -> dict[str, Any]:
+    """The dsconfig document of a loaded file, checked; :class:`ConfigError` says what's wrong."""
+    _string_keys(data, [])
+    if isinstance(data, dict):
+        data = {key: value for key, value in data.items() if key not in IGNORED_KEYS}
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+    if error is not None:
+        path = list(error.absolute_path)
+        hint = " (property values are lists of strings)" if error.validator == "type" else ""
+        raise ConfigError(f"{_where(path)}: {error.message}{hint}")
+    for section in ("classes", "devices"):
+        if section in data:
+            raise ConfigError(f"{section}: not deployed by this tool (json2tango does)")
+    if "servers" not in data:
+        raise ConfigError("the file has no 'servers'")
+    for server, by_instance in data["servers"].items():
         if server != SERVER:
             raise ConfigError(f"servers: {server!r} is not {SERVER!r}")
-        for instance_name, by_class in _mapping(by_instance, f"servers.{server}").items():
-            instance = Instance(instance_name)
-            where = f"servers.{server}.{instance_name}"
-            for cls, devices in _mapping(by_class, where).items():
+        for instance, by_class in by_instance.items():
+            for cls in by_class:
                 if cls != SERVER:
+                    where = f"servers.{server}.{instance}"
                     raise ConfigError(f"{where}: class {cls!r} is not {SERVER!r}")
-                for device_name, content in _mapping(devices, f"{where}.{cls}").items():
-                    dwhere = f"{where}.{cls}.{device_name}"
-                    if device_name.count("/") != 2:
-                        raise ConfigError(f"{dwhere}: a device name is domain/family/member")
-                    content = _mapping(content, dwhere)
-                    unknown = set(content) - {"properties", "attribute_properties"}
-                    if unknown:
-                        raise ConfigError(f"{dwhere}: unknown keys {sorted(unknown)}")
-                    properties = {
-                        name: _values(value, f"{dwhere}.properties.{name}")
-                        for name, value in _mapping(
-                            content.get("properties", {}), f"{dwhere}.properties"
-                        ).items()
-                    }
-                    attribute_properties = {
-                        attr: {
-                            name: _values(value, f"{dwhere}.attribute_properties.{attr}.{name}")
-                            for name, value in _mapping(props, f"{dwhere}.{attr}").items()
-                        }
-                        for attr, props in _mapping(
-                            content.get("attribute_properties", {}),
-                            f"{dwhere}.attribute_properties",
-                        ).items()
-                    }
-                    instance.devices[device_name.lower()] = Device(
-                        device_name.lower(), properties, attribute_properties
-                    )
-            instances.append(instance)
-    return instances
+    return data
 
 
-def load(path: Path) -> list[Instance]:
+def devices(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each ``(device name, its entry)`` of a checked document."""
+    for by_class in document["servers"][SERVER].values():
+        for by_device in by_class.values():
+            yield from by_device.items()
+
+
+def load(path: Path) -> dict[str, Any]:
     """Read a deployment file: UTF-8, JSON (or YAML if named ``.yaml``/``.yml``).
 
     Whatever makes it unusable (unreadable, not UTF-8, not JSON or YAML, nested too deeply, not
@@ -157,22 +126,6 @@ def _yaml_error(exc: yaml.YAMLError) -> str:
     return " ".join(str(exc).split())
 
 
-def to_document(instances: list[Instance]) -> dict[str, Any]:
-    """The dsconfig document for ``instances`` (what ``dump`` writes)."""
-    servers: dict[str, Any] = {}
-    for instance in sorted(instances, key=lambda i: i.name):
-        devices = {}
-        for device in sorted(instance.devices.values(), key=lambda d: d.name):
-            entry: dict[str, Any] = {"properties": dict(sorted(device.properties.items()))}
-            if device.attribute_properties:
-                entry["attribute_properties"] = {
-                    attr: dict(sorted(props.items()))
-                    for attr, props in sorted(device.attribute_properties.items())
-                }
-            devices[device.name] = entry
-        servers[instance.name] = {SERVER: devices}
-    return {"servers": {SERVER: servers}}
-
-
-def to_json(instances: list[Instance]) -> str:
-    return json.dumps(to_document(instances), indent=2) + "\n"
+def to_json(document: dict[str, Any]) -> str:
+    """A document as ``tango2json`` writes one: the two tools' files compare line by line."""
+    return json.dumps(document, ensure_ascii=False, indent=4, sort_keys=True) + "\n"

@@ -1,5 +1,6 @@
 """Deployment files that can't be used: ``beacon-channels-deploy`` says why in one line on
-stderr, naming the file, and exits 1. No Tango database is needed: the file is read first."""
+stderr, naming the file, and exits 1. No Tango database is needed: the file is read first, and
+checked against dsconfig's own schema (so json2tango would read it the same way)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pytest
 
 from tango_channels_deploy.cli import ERROR, main
-from tango_channels_deploy.config import ConfigError, load, parse, to_document
+from tango_channels_deploy.config import ConfigError, load
 
 GOOD = {
     "servers": {
@@ -30,6 +31,19 @@ GOOD = {
         ("latin1.json", '{"servers": "é"}'.encode("latin-1"), "not UTF-8 (byte 0xe9"),
         ("latin1.yaml", "servers: é\n".encode("latin-1"), "not UTF-8 (byte 0xe9"),
         ("keys.yaml", b"servers:\n  BeaconChannels:\n    1: {}\n", "key 1 is not a string"),
+        (
+            "scalar.json",
+            b'{"servers": {"BeaconChannels": {"id00": {"BeaconChannels": {"id00/beacon/1": '
+            b'{"properties": {"Channels": "a.b"}}}}}}}',
+            "servers.BeaconChannels.id00.BeaconChannels.id00/beacon/1.properties.Channels: "
+            "'a.b' is not of type 'array' (property values are lists of strings)",
+        ),
+        (
+            "name.yaml",
+            b"servers: {BeaconChannels: {id00: {BeaconChannels: {id00-beacon: {}}}}}\n",
+            "'id00-beacon' does not match",  # a device name is domain/family/member
+        ),
+        ("classes.json", b'{"classes": {"BeaconChannels": {}}}', "classes: not deployed"),
     ],
 )
 def test_an_unusable_file_is_one_line_on_stderr_and_exit_1(tmp_path, capsys, name, content, says):
@@ -58,10 +72,16 @@ def test_yaml_and_json_files_load_alike(tmp_path):
     as_yaml.write_text(
         "servers:\n  BeaconChannels:\n    id00:\n      BeaconChannels:\n"
         "        id00/beacon/channels:\n          properties:\n"
-        "            Channels: a.b\n",
+        "            Channels: [a.b]\n",
         encoding="utf-8",
     )
-    assert to_document(load(as_json)) == to_document(load(as_yaml)) == to_document(parse(GOOD))
+    assert load(as_json) == load(as_yaml) == GOOD
+
+
+def test_what_tango2json_adds_is_ignored(tmp_path):
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps({**GOOD, "tango_host": "tango-db:10000", "_title": "x"}))
+    assert load(path)["servers"] == GOOD["servers"]
 
 
 def test_a_document_error_names_the_file(tmp_path):

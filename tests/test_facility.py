@@ -1,10 +1,12 @@
 """Facility deployment, on the Tango database software facilities run.
 
 Each test that needs a database runs on Debian's DataBaseds (MariaDB) and on pytango-db's
-PyDatabaseds: deploy a version-controlled file with ``beacon-channels-deploy``, start
-``BeaconChannels <instance>`` by name as a facility would, read and subscribe with DeviceProxy
-and Taurus, edit a property as Jive does and run Init, and start and stop the server through
-Tango's Starter. The systemd unit needs none.
+PyDatabaseds: deploy a version-controlled file with ``beacon-channels-deploy`` (dsconfig
+underneath, so ``json2tango`` and ``tango2json`` agree with it), refuse a file the device could
+not use without writing anything, start ``BeaconChannels <instance>`` by name as a facility
+would, read and subscribe with DeviceProxy and Taurus, edit a property as Jive does and run
+Init, and run one instance per beamline from one facility file under Tango's Starter. The
+systemd unit needs none.
 """
 
 from __future__ import annotations
@@ -26,13 +28,17 @@ import yaml
 from taurus.core import TaurusEventType
 
 from support import wait_for
+from support.beacon_stub import BeaconStub
 from support.redis_server import wait_subscribers
 from support.tango_device import Events
-from tango_channels import Bus, Channel
-from tango_channels_deploy.config import SERVER, parse, to_document
+from tango_channels import Channel
+from tango_channels.bridge.lines import parse_lines
+from tango_channels.transport.address import RedisAddress
+from tango_channels_deploy.config import SERVER
 
 BIN = Path(sys.executable).parent
 DEPLOY = str(BIN / "beacon-channels-deploy")
+JSON2TANGO, TANGO2JSON = str(BIN / "json2tango"), str(BIN / "tango2json")
 HOST = socket.gethostname().split(".")[0].lower()  # the Starter's device is tango/admin/<host>
 LOOPBACK = {"ORBendPoint": "giop:tcp:127.0.0.1:"}  # servers listen on loopback only
 STARTER = "/usr/lib/tango/Starter"
@@ -44,18 +50,20 @@ def instance() -> str:
 
 
 @pytest.fixture
-def holder(redis_server):
-    """Channels held by this process, as a BLISS session would hold them."""
-    bus = Bus(redis_server.url)
+def holder(redis_server, make_bus):
+    """Channels held by this process, as a BLISS session would hold them (on ``redis_server``
+    unless another server is given)."""
+    buses = {}
     held: list[Channel] = []
 
-    def hold(name: str, value: object) -> Channel:
-        held.append(Channel(name, value=value, bus=bus))
-        wait_subscribers(redis_server.url, name)
+    def hold(name: str, value: object, server=redis_server) -> Channel:
+        if server.url not in buses:
+            buses[server.url] = make_bus(server.url)
+        held.append(Channel(name, value=value, bus=buses[server.url]))
+        wait_subscribers(server.url, name)
         return held[-1]
 
-    yield hold
-    bus.close()
+    return hold
 
 
 def document(
@@ -74,10 +82,15 @@ def document(
     }
 
 
-def deploy(database, *args: str) -> subprocess.CompletedProcess[str]:
-    """``beacon-channels-deploy`` on ``database`` (``None``: for commands that need none)."""
+def devices_of(config: dict, instance: str) -> dict:
+    return config["servers"]["BeaconChannels"][instance]["BeaconChannels"]
+
+
+def deploy(database, *args: str, tool: str = DEPLOY) -> subprocess.CompletedProcess[str]:
+    """``beacon-channels-deploy`` (or a dsconfig ``tool``) on ``database`` (``None``: for
+    commands that need none)."""
     env = database.env if database is not None else None
-    return subprocess.run([DEPLOY, *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([tool, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def connect(name: str, timeout: float = 60) -> tango.DeviceProxy:
@@ -107,32 +120,110 @@ def test_apply_is_idempotent_and_dump_gives_the_file_back(
 
     plan = deploy(tango_database, "apply", str(path), "--dry-run")
     assert plan.returncode == 2, plan.stderr
-    assert f"+ device {instance}/beacon/1 (BeaconChannels/{instance})" in plan.stdout
+    assert f"+ Device: {instance}/beacon/1\n  Server: BeaconChannels/{instance}\n" in plan.stdout
+    assert plan.stdout.rstrip().endswith("dry run: nothing written")
     assert deploy(tango_database, "apply", str(path), "--dry-run").returncode == 2  # no write
 
     first = deploy(tango_database, "apply", str(path))
-    assert first.returncode == 0 and "5 changes applied" in first.stdout, first.stderr
+    assert first.returncode == 0, first.stderr
+    for summary in (  # dsconfig's summary of what it wrote
+        "Add 1 devices to 1 servers.",
+        "Add/change 2 device properties in 1 devices.",
+        "Add/change 2 device attribute properties in 1 devices.",
+    ):
+        assert summary in first.stdout.splitlines()
     again = deploy(tango_database, "apply", str(path))
     assert again.returncode == 0 and again.stdout.strip() == "no changes"
     assert deploy(tango_database, "apply", str(path), "--dry-run").returncode == 0
 
     dumped = deploy(tango_database, "dump", instance)
-    assert json.loads(dumped.stdout) == to_document(parse(config))
+    assert json.loads(dumped.stdout) == config
+    dump_file = tmp_path / "dumped.json"
+    dump_file.write_text(dumped.stdout)
+    assert deploy(tango_database, "apply", str(dump_file)).stdout.strip() == "no changes"
 
     as_yaml = tmp_path / "beacon.yaml"
     as_yaml.write_text(yaml.safe_dump(config))
     assert deploy(tango_database, "apply", str(as_yaml)).stdout.strip() == "no changes"
 
-    config["servers"]["BeaconChannels"][instance]["BeaconChannels"][f"{instance}/beacon/1"][
-        "properties"
-    ]["Channels"].append("musst_1:last__md5")
+    devices_of(config, instance)[f"{instance}/beacon/1"]["properties"]["Channels"].append(
+        "musst_1:last__md5"
+    )
     path.write_text(json.dumps(config))
     changed = deploy(tango_database, "apply", str(path))
-    assert "~ " + f"{instance}/beacon/1->Channels" in changed.stdout
+    assert "    = Channels\n" in changed.stdout and "+ musst_1:last__md5" in changed.stdout
 
     path.write_text('{"servers": {"Other": {}}}')
     wrong = deploy(tango_database, "apply", str(path))
     assert wrong.returncode == 1 and "'Other' is not 'BeaconChannels'" in wrong.stderr
+
+
+def test_json2tango_and_apply_make_the_same_database(
+    tango_database, redis_server, tmp_path, instance
+):
+    """A facility keeps using dsconfig's own tools on the same files, in either order."""
+    config = document(
+        instance, redis_server.url, ["axis.*.state type=state"], {"axis_x_state": {"label": ["X"]}}
+    )
+    devices_of(config, instance)[f"{instance}/beacon/2"] = {"properties": {"Channels": ["a.b"]}}
+    path = tmp_path / "beacon.json"
+    path.write_text(json.dumps(config))
+
+    written = deploy(tango_database, str(path), "-w", tool=JSON2TANGO)
+    assert written.returncode == 2, written.stderr  # json2tango's "configuration applied"
+    same = deploy(tango_database, "apply", str(path), "--dry-run")
+    assert same.returncode == 0 and same.stdout.strip() == "no changes", same.stdout
+    ours = json.loads(deploy(tango_database, "dump", instance).stdout)
+    theirs = json.loads(
+        deploy(tango_database, f"server:BeaconChannels/{instance}", tool=TANGO2JSON).stdout
+    )
+    assert theirs.pop("tango_host") == tango_database.tango_host
+    assert ours == theirs == config
+
+    # The file describes the instance completely: a device left out of it goes, for both tools.
+    del devices_of(config, instance)[f"{instance}/beacon/2"]
+    devices_of(config, instance)[f"{instance}/beacon/1"]["properties"]["Channels"] = ["a.c"]
+    path.write_text(json.dumps(config))
+    applied = deploy(tango_database, "apply", str(path))
+    assert applied.returncode == 0 and f"- Device: {instance}/beacon/2" in applied.stdout
+    # json2tango sees no change to any device (its exit code may still say "changes": on
+    # DataBaseds it plans the no-op delete_device_alias("") that deploy/database.py drops).
+    unchanged = deploy(tango_database, str(path), "--json", tool=JSON2TANGO)
+    assert json.loads(unchanged.stdout) == {"devices": {}, "classes": {}}, unchanged.stderr
+    assert json.loads(deploy(tango_database, "dump", instance).stdout) == config
+
+
+def test_a_file_the_device_could_not_use_writes_nothing(
+    tango_database, redis_server, tmp_path, instance
+):
+    config = document(instance, redis_server.url, ["axis.roby.position"])  # a good device...
+    devices_of(config, instance)[f"{instance}/beacon/2"] = {  # ...and one with three mistakes
+        "properties": {
+            "RedisUrl": ["redis://localhost:port/0"],
+            "Channel": ["axis.roby.state"],
+            "Channels": ["axis.roby.state type=flaot"],
+        }
+    }
+    path = tmp_path / "beacon.json"
+    path.write_text(json.dumps(config))
+
+    refused = deploy(tango_database, "apply", str(path))
+    assert refused.returncode == 1 and refused.stdout == ""
+    with pytest.raises(ValueError) as bad_url:  # the device's own words for what is wrong
+        RedisAddress.from_url("redis://localhost:port/0")
+    (bad_line,) = parse_lines(["axis.roby.state type=flaot"])[1]
+    device = f"{instance}/beacon/2"
+    assert refused.stderr.splitlines() == [
+        f"beacon-channels-deploy: error: {path}: {device}: {problem}"
+        for problem in (
+            f"RedisUrl: 'redis://localhost:port/0' is not a Redis URL: {bad_url.value}",
+            "Channel is not a BeaconChannels property; did you mean Channels?",
+            f"Channels: {bad_line}",
+        )
+    ]
+    db = tango.Database(*tango_database.tango_host.split(":"))
+    assert f"BeaconChannels/{instance}" not in db.get_server_list(f"BeaconChannels/{instance}")
+    assert deploy(tango_database, "dump", instance).returncode == 1  # no such instance
 
 
 def test_a_deployed_server_runs_by_name_and_follows_edits(
@@ -194,9 +285,12 @@ def test_a_deployed_server_runs_by_name_and_follows_edits(
         proxy.Init()
         velocity = proxy.AttributeName(f"{instance}.roby.velocity")
         assert proxy.read_attribute(velocity).value == 2.5
-        # The file is the reference: applying it again would take the edit back.
+        # The file is the reference: applying it again would take the edit back, but not the
+        # polling set from Jive, which is Tango's (dsconfig's protected properties).
+        db.put_device_property(f"{instance}/beacon/1", {"polled_attr": ["state", "3000"]})
         plan = deploy(tango_database, "apply", str(path), "--dry-run")
-        assert plan.returncode == 2 and "->Channels" in plan.stdout
+        assert plan.returncode == 2 and f"- {instance}.roby.velocity" in plan.stdout
+        assert "polled_attr" not in plan.stdout
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -234,72 +328,127 @@ def starter(tango_database, tmp_path):
             stop_server(db, instance)
 
 
-def stop_server(db: tango.Database, instance: str, timeout: float = 30) -> None:
-    """Stop ``BeaconChannels <instance>`` if it still runs, by the PID it gave the database."""
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs: neither gone nor a zombie (which a container's init may never
+    reap, once the Starter that started it has been stopped)."""
     try:
-        pid = db.get_device_info(f"dserver/{SERVER}/{instance}").pid
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid > 0 else []
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"  # the state, after "pid (command)"
+
+
+def stop_server(db: tango.Database, instance: str, timeout: float = 30) -> None:
+    """Stop ``BeaconChannels <instance>`` if it still runs, as the Starter does (its admin
+    device's Kill: a server the Starter started may not take SIGTERM), killed if need be."""
+    try:
+        info = db.get_device_info(f"dserver/{SERVER}/{instance}")
+        argv = Path(f"/proc/{info.pid}/cmdline").read_bytes().split(b"\0") if info.pid > 0 else []
     except (tango.DevFailed, OSError):  # never exported, or gone
         return
     if instance.encode() not in argv:  # gone, and its PID now another process's
         return
-    os.kill(pid, signal.SIGTERM)
+    try:
+        tango.DeviceProxy(f"tango://{db.get_db_host()}:{db.get_db_port()}/{info.name}").Kill()
+    except tango.DevFailed:
+        os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists():  # not our child: no wait(); init reaps it
+    while running(info.pid):  # not our child: no wait(); init reaps it, or leaves a zombie
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(info.pid, signal.SIGKILL)
             break
         time.sleep(0.1)
 
 
-def test_the_starter_starts_and_stops_the_server(
-    tango_database, redis_server, holder, starter, tmp_path, instance
+def test_one_facility_file_runs_an_instance_per_beamline_under_the_starter(
+    tango_database, redis_server, own_redis, holder, starter, tmp_path, instance
 ):
+    """The way to scale out: one server instance per beamline, each with its own Redis (here
+    one named by URL, one found through its Beacon), all in one file and one database."""
     proxy_of_starter, started = starter
-    holder(f"{instance}.shutter", "OPEN")
-    path = tmp_path / "beacon.json"
-    path.write_text(json.dumps(document(instance, redis_server.url, [f"{instance}.shutter"])))
-    assert deploy(tango_database, "apply", str(path)).returncode == 0
-    launchers = tmp_path / "start-ds-path"
-    assert deploy(tango_database, "launcher", str(launchers)).returncode == 0
-    controlled = deploy(
-        tango_database,
-        "starter",
-        instance,
-        "--host",
-        HOST,
-        "--level",
-        "2",
-        "--start-ds-path",
-        str(launchers),
-    )
-    assert controlled.returncode == 0, controlled.stderr
-    proxy_of_starter.Init()  # the Starter re-reads StartDsPath
-    db = tango.Database(*tango_database.tango_host.split(":"))
-    server_info = db.get_server_info(f"BeaconChannels/{instance}")
-    assert (server_info.host, server_info.mode, server_info.level) == (HOST, 1, 2)
+    beamlines = {f"{instance}a": "OPEN", f"{instance}b": "CLOSED"}
+    names = list(beamlines)
+    shutter = f"{instance}.shutter"  # the same channel name on both beamlines' Redis servers
+    holder(shutter, beamlines[names[0]], server=own_redis)
+    holder(shutter, beamlines[names[1]], server=redis_server)
+    beacon = BeaconStub(f"127.0.0.1:{redis_server.port}")
+    facility = {
+        "servers": {
+            "BeaconChannels": {
+                names[0]: {
+                    "BeaconChannels": {
+                        f"{names[0]}/beacon/1": {
+                            "properties": {"RedisUrl": [own_redis.url], "Channels": [shutter]}
+                        }
+                    }
+                },
+                names[1]: {
+                    "BeaconChannels": {
+                        f"{names[1]}/beacon/1": {
+                            "properties": {
+                                "BeaconHost": [f"127.0.0.1:{beacon.port}"],
+                                "Channels": [shutter],
+                            }
+                        }
+                    }
+                },
+            }
+        }
+    }
+    path = tmp_path / "facility.json"
+    path.write_text(json.dumps(facility))
+    try:
+        assert deploy(tango_database, "apply", str(path)).returncode == 0
+        launchers = tmp_path / "start-ds-path"
+        assert deploy(tango_database, "launcher", str(launchers)).returncode == 0
+        controlled = deploy(
+            tango_database,
+            "starter",
+            *names,
+            "--host",
+            HOST,
+            "--level",
+            "2",
+            "--start-ds-path",
+            str(launchers),
+        )
+        assert controlled.returncode == 0, controlled.stderr
+        proxy_of_starter.Init()  # the Starter re-reads StartDsPath
+        db = tango.Database(*tango_database.tango_host.split(":"))
+        for name in names:
+            server_info = db.get_server_info(f"BeaconChannels/{name}")
+            assert (server_info.host, server_info.mode, server_info.level) == (HOST, 1, 2)
 
-    started.append(instance)
-    proxy_of_starter.DevStart(f"BeaconChannels/{instance}")
-    device = connect(f"tango://{tango_database.tango_host}/{instance}/beacon/1")
-    assert device.read_attribute(device.AttributeName(f"{instance}.shutter")).value == "OPEN"
+        for name in names:
+            started.append(name)
+            proxy_of_starter.DevStart(f"BeaconChannels/{name}")
+        for name, value in beamlines.items():  # each device reads its own beamline's Redis
+            device = connect(f"tango://{tango_database.tango_host}/{name}/beacon/1")
+            assert device.read_attribute(device.AttributeName(shutter)).value == value
 
-    # The Starter counts a server as its own once it has run on its host: refresh its list
-    # (Astor does the same after registering a server).
-    proxy_of_starter.UpdateServersInfo()
-    wait_for(
-        lambda: f"BeaconChannels/{instance}" in proxy_of_starter.DevGetRunningServers(True),
-        timeout=30,
-        what="the Starter to list the server",
-    )
-    proxy_of_starter.DevStop(f"BeaconChannels/{instance}")
-    wait_for(
-        lambda: f"BeaconChannels/{instance}" in proxy_of_starter.DevGetStopServers(True),
-        timeout=30,
-        what="the Starter to see the server stopped",
-    )
-    with pytest.raises(tango.DevFailed):
-        tango.DeviceProxy(f"tango://{tango_database.tango_host}/{instance}/beacon/1").ping()
+        # The Starter counts a server as its own once it has run on its host: refresh its list
+        # (Astor does the same after registering a server).
+        proxy_of_starter.UpdateServersInfo()
+        wait_for(
+            lambda: (
+                {f"BeaconChannels/{n}" for n in names}
+                <= set(proxy_of_starter.DevGetRunningServers(True))
+            ),
+            timeout=30,
+            what="the Starter to list the servers",
+        )
+        proxy_of_starter.DevStop(f"BeaconChannels/{names[0]}")
+        wait_for(
+            lambda: f"BeaconChannels/{names[0]}" in proxy_of_starter.DevGetStopServers(True),
+            timeout=30,
+            what="the Starter to see the server stopped",
+        )
+        with pytest.raises(tango.DevFailed):
+            tango.DeviceProxy(f"tango://{tango_database.tango_host}/{names[0]}/beacon/1").ping()
+        other = connect(f"tango://{tango_database.tango_host}/{names[1]}/beacon/1")
+        assert other.state() == tango.DevState.ON  # the other beamline's server runs on
+    finally:
+        beacon.close()
 
 
 def test_the_systemd_unit_runs_this_venv_s_server(tmp_path):

@@ -1,0 +1,73 @@
+"""A deployment document and a Tango database, compared, written and read back by dsconfig.
+
+Nothing here compares by itself: :func:`apply` is ``json2tango``'s own ``prepare_config`` +
+``apply_config`` (which reads the database as json2tango does and works out the database calls
+with dsconfig's ``configure``), then makes those calls as ``json2tango -w`` does, and
+:func:`dump` is ``tango2json``'s ``get_db_data``. So a file applied here and with
+``json2tango -w`` gives the same database, and a dump re-applied by either tool changes
+nothing. Works with any Tango database server that answers ``DbMySqlSelect``: DataBaseds on
+MySQL/MariaDB, pytango-db.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import tango
+from dsconfig.dump import get_db_data
+from dsconfig.json2tango import apply_config, prepare_config
+from dsconfig.tangodb import summarise_calls
+
+from tango_channels_deploy.config import SERVER
+
+__all__ = ["Plan", "apply", "dump"]
+
+DbCall = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+@dataclass
+class Plan:
+    """What the database held (``original``, dsconfig's form) and the calls to make it match."""
+
+    original: dict[str, Any]
+    calls: list[DbCall]
+
+    def summary(self) -> list[str]:
+        """dsconfig's one-line-per-kind summary (``Add 1 devices to 1 servers.``...)."""
+        return summarise_calls(self.calls, self.original)
+
+
+def _no_alias(call: DbCall) -> bool:
+    """dsconfig 1.9 takes DataBaseds' empty alias column for an alias named "": whenever the
+    database's last device is one of the file's, it plans ``delete_device_alias("")``, a call
+    that changes nothing, on every run. Such a call is not a change."""
+    method, args, _ = call
+    return method == "delete_device_alias" and not args[0]
+
+
+def apply(db: tango.Database, document: dict[str, Any], write: bool) -> Plan:
+    """The calls that make ``db`` match ``document``; made too if ``write``."""
+    _, original, calls, *_ = apply_config(prepare_config(document), db, write=False)
+    plan = Plan(original, [call for call in calls if not _no_alias(call)])
+    if write:
+        for method, args, kwargs in plan.calls:  # what json2tango -w does with them
+            getattr(db, method)(*args, **kwargs)
+    return plan
+
+
+def dump(db: tango.Database, instances: list[str]) -> dict[str, Any]:
+    """The BeaconChannels servers of ``db`` (all, or the instances named), as a document.
+
+    Without ``tango_host``, which tango2json adds: the same file then deploys a test database
+    and the production one alike.
+    """
+    patterns = [f"server:{SERVER}/{name}" for name in instances] or [f"server:{SERVER}/*"]
+    found = get_db_data(db, patterns, include_tango_host=False).get("servers", {}).get(SERVER, {})
+    if instances:  # the patterns are SQL LIKE ones, where "_" matches any character
+        wanted = {name.lower() for name in instances}
+        found = {name: data for name, data in found.items() if name.lower() in wanted}
+        missing = wanted - {name.lower() for name in found}
+        if missing:
+            raise RuntimeError(f"no {SERVER} instance {', '.join(sorted(missing))} in the database")
+    return {"servers": {SERVER: found} if found else {}}

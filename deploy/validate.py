@@ -1,0 +1,171 @@
+"""Checking each BeaconChannels device of a deployment file as the device itself would.
+
+dsconfig writes whatever the file says: a ``Channels`` line the device can't parse, a
+``RedisURL`` that the device never reads (its property is ``RedisUrl``), a URL it can't use.
+The device would then start in FAULT, or silently without the setting, on the day it is
+started. :func:`problems` finds all of that before anything is written, one line per problem
+naming the device, the property and, for line-valued properties, the line.
+
+What is checked, and where it comes from:
+
+- property names: the ``device_property`` attributes of the device class itself (found by
+  introspection, so a property added to the class is known here at once), Tango's own device
+  properties (:data:`TANGO_DEVICE_PROPERTIES`) and ``_``-prefixed names (Tango's internal ones,
+  which dsconfig never removes either). A name that is none of these is an error suggesting the
+  closest known one (``RedisURL`` -> ``RedisUrl``, ``Channel`` -> ``Channels``);
+- every value converts to the property's type with PyTango's own conversion (what the device
+  does at ``init_device``), and a scalar property has one value;
+- the properties of :data:`VALUE_CHECKS` with the device's own parsers: each ``Channels`` line
+  with :func:`tango_channels.bridge.lines.parse_lines`, ``RedisUrl`` with
+  :meth:`RedisAddress.from_url`, ``BeaconHost`` as ``host:port``;
+- attribute property names: those dsconfig writes (it refuses any other at write time).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import Any
+
+from dsconfig.tangodb import SPECIAL_ATTRIBUTE_PROPERTIES
+from tango.server import device_property
+from tango.utils import is_array, seqStr_2_obj
+
+from tango_channels.bridge.lines import parse_lines
+from tango_channels.transport.address import RedisAddress
+from tango_channels_deploy.config import SERVER, devices
+from tango_channels_device.beacon_channels import BeaconChannels
+
+__all__ = ["TANGO_DEVICE_PROPERTIES", "VALUE_CHECKS", "Check", "class_properties", "problems"]
+
+Check = Callable[[list[str]], Iterable[str]]
+"""A property's values -> what is wrong with them, one message each (``"line 2: ..."``)."""
+
+# The device properties every Tango device reads besides its class's: cppTango's
+# DeviceImpl::get_dev_system_resource (polling, black box, description) and its logging.
+TANGO_DEVICE_PROPERTIES = frozenset(
+    {
+        "blackbox_depth",
+        "description",
+        "poll_ring_depth",
+        "polled_cmd",
+        "polled_attr",
+        "non_auto_polled_cmd",
+        "non_auto_polled_attr",
+        "poll_old_factor",
+        "cmd_poll_ring_depth",
+        "attr_poll_ring_depth",
+        "min_poll_period",
+        "cmd_min_poll_period",
+        "attr_min_poll_period",
+        "logging_level",
+        "logging_target",
+        "logging_rft",
+        "logging_path",
+    }
+)
+
+
+def _lines(parse: Callable[[list[str]], tuple[Any, list[str]]]) -> Check:
+    """A check from a line parser of the device's kind: ``(specs, ["line 3: ...", ...])``."""
+    return lambda values: parse(values)[1]
+
+
+def _each(check_one: Callable[[str], object]) -> Check:
+    """A check from a function that raises ValueError for a value it refuses; empty values
+    mean "not set" to the device and are not checked."""
+
+    def check(values: list[str]) -> Iterable[str]:
+        for value in values:
+            if not value:
+                continue
+            try:
+                check_one(value)
+            except ValueError as exc:
+                yield str(exc)
+
+    return check
+
+
+def _host_port(value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port")
+
+
+def _redis_url(value: str) -> None:
+    try:
+        RedisAddress.from_url(value)
+    except ValueError as exc:  # a bad port or db number says only "invalid literal..."
+        raise ValueError(f"{value!r} is not a Redis URL: {exc}") from None
+
+
+# Property name -> its check, with the parser the device itself uses. A new line-valued
+# property (``Axes``...) is checked by adding ``"Axes": _lines(parse_axes)`` here.
+VALUE_CHECKS: dict[str, Check] = {
+    "Channels": _lines(parse_lines),
+    "RedisUrl": _each(_redis_url),
+    "BeaconHost": _each(_host_port),
+}
+
+
+@cache
+def class_properties(device_class: type = BeaconChannels) -> dict[str, device_property]:
+    """The ``device_property`` attributes of ``device_class`` and its bases, by name."""
+    return {
+        name: value
+        for klass in reversed(device_class.__mro__)
+        for name, value in vars(klass).items()
+        if isinstance(value, device_property)
+    }
+
+
+def _unknown(name: str, known: Iterable[str], what: str) -> str:
+    """``name`` is not one of ``known``: say so, with the closest known name if any."""
+    by_lower = {k.lower(): k for k in known}
+    key = name.lower()
+    if key not in by_lower:
+        key = next(iter(difflib.get_close_matches(key, by_lower, n=1, cutoff=0.6)), "")
+    hint = f"; did you mean {by_lower[key]}?" if key else ""
+    return f"{name} is not {what}{hint}"
+
+
+def _property_problems(name: str, values: list[str]) -> Iterable[str]:
+    if not values:  # dsconfig: delete the property
+        return
+    if name.startswith("_") or name in TANGO_DEVICE_PROPERTIES:
+        return
+    declared = class_properties()
+    if name not in declared:
+        yield _unknown(name, [*declared, *TANGO_DEVICE_PROPERTIES], f"a {SERVER} property")
+        return
+    dtype = declared[name].dtype
+    if not is_array(dtype) and len(values) > 1:
+        yield f"{name}: takes one value, the file gives {len(values)}"
+        return
+    try:
+        seqStr_2_obj(values, dtype)
+    except ValueError as exc:
+        yield f"{name}: {values!r} is not of type {dtype}: {exc}"
+        return
+    if name in VALUE_CHECKS:
+        yield from (f"{name}: {problem}" for problem in VALUE_CHECKS[name](values))
+
+
+def _attribute_problems(attribute: str, properties: dict[str, list[str]]) -> Iterable[str]:
+    for name in properties:
+        if not name.startswith("_") and name not in SPECIAL_ATTRIBUTE_PROPERTIES:
+            known = [p for p in SPECIAL_ATTRIBUTE_PROPERTIES if not p.startswith("_")]
+            yield f"attribute {attribute}: " + _unknown(name, known, "an attribute property")
+
+
+def problems(document: dict[str, Any]) -> list[str]:
+    """What is wrong with the devices of a checked deployment document, one line each."""
+    found = []
+    for device, entry in devices(document):
+        for name, values in entry.get("properties", {}).items():
+            found += [f"{device}: {p}" for p in _property_problems(name, values)]
+        for attribute, properties in entry.get("attribute_properties", {}).items():
+            found += [f"{device}: {p}" for p in _attribute_problems(attribute, properties)]
+    return found

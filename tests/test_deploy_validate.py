@@ -1,0 +1,146 @@
+"""Devices the file describes wrongly: ``beacon-channels-deploy apply`` names each problem (the
+device, the property, the line) on a line of its own and exits 1, before it even opens the
+database. What counts as wrong is what the device itself would refuse or ignore.
+
+``TANGO_HOST`` names a port where nothing listens: a file that got past the checks would fail
+with "unreachable" instead. That nothing is written to a real database is checked in
+``test_facility.py``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tango.utils import is_bool, is_numerical
+
+from support.redis_server import free_port
+from tango_channels.bridge.lines import parse_lines
+from tango_channels_deploy.cli import ERROR, main
+from tango_channels_deploy.validate import TANGO_DEVICE_PROPERTIES, class_properties, problems
+
+DEVICE = "id00/beacon/1"
+
+
+def document(properties: dict, attribute_properties: dict | None = None) -> dict:
+    device: dict = {"properties": properties}
+    if attribute_properties is not None:
+        device["attribute_properties"] = attribute_properties
+    return {"servers": {"BeaconChannels": {"id00": {"BeaconChannels": {DEVICE: device}}}}}
+
+
+@pytest.fixture
+def apply(tmp_path, capsys, monkeypatch):
+    """``apply`` of a document: (exit code, stdout, the lines of stderr)."""
+    monkeypatch.setenv("TANGO_HOST", f"127.0.0.1:{free_port()}")
+    path = tmp_path / "beacon.json"
+
+    def run(config: dict) -> tuple[int, str, list[str]]:
+        path.write_text(json.dumps(config))
+        code = main(["apply", str(path)])
+        out, err = capsys.readouterr()
+        prefix = f"beacon-channels-deploy: error: {path}: {DEVICE}: "
+        assert all(line.startswith(prefix) for line in err.splitlines()), err
+        return code, out, [line.removeprefix(prefix) for line in err.splitlines()]
+
+    return run
+
+
+BAD_LINE = "axis.roby.position type=flaot"
+
+
+@pytest.mark.parametrize(
+    ("properties", "attribute_properties", "said"),
+    [
+        pytest.param(
+            {"Channels": ["axis.roby.state", BAD_LINE]},
+            None,
+            f"Channels: {parse_lines(['', BAD_LINE])[1][0]}",  # the device's words, line 2
+            id="bad Channels line",
+        ),
+        pytest.param(
+            {"RedisURL": ["redis://redis-host:6379/0"]},
+            None,
+            "RedisURL is not a BeaconChannels property; did you mean RedisUrl?",
+            id="property in the wrong case",
+        ),
+        pytest.param(
+            {"Channel": ["axis.roby.state"]},
+            None,
+            "Channel is not a BeaconChannels property; did you mean Channels?",
+            id="misspelt property",
+        ),
+        pytest.param(
+            {"Rubbish": ["x"]},
+            None,
+            "Rubbish is not a BeaconChannels property",
+            id="unknown property, nothing close",
+        ),
+        pytest.param(
+            {"RedisUrl": ["http://redis-host:6379"]},
+            None,
+            "RedisUrl: 'http://redis-host:6379' is not a Redis URL: unsupported Redis URL "
+            "scheme 'http' in 'http://redis-host:6379'",
+            id="bad RedisUrl",
+        ),
+        pytest.param(
+            {"RedisUrl": ["redis://a:6379/0", "redis://b:6379/0"]},
+            None,
+            "RedisUrl: takes one value, the file gives 2",
+            id="two RedisUrl values",
+        ),
+        pytest.param(
+            {"BeaconHost": ["beacon-host"]},
+            None,
+            "BeaconHost: 'beacon-host' is not host:port",
+            id="bad BeaconHost",
+        ),
+        pytest.param(
+            {"DiscoveryPeriod": ["fast"]},
+            None,
+            "DiscoveryPeriod: ['fast'] is not of type DevDouble: "
+            "could not convert string to float: 'fast'",
+            id="not a number",
+        ),
+        pytest.param(
+            {"Channels": ["axis.roby.position"]},
+            {"axis_roby_position": {"abs_chnage": ["0.1"]}},
+            "attribute axis_roby_position: abs_chnage is not an attribute property; "
+            "did you mean abs_change?",
+            id="misspelt attribute property",
+        ),
+    ],
+)
+def test_each_problem_is_one_line_naming_device_and_property(
+    apply, properties, attribute_properties, said
+):
+    code, out, lines = apply(document(properties, attribute_properties))
+    assert (code, out, lines) == (ERROR, "", [said])
+
+
+def test_every_problem_of_a_file_is_listed_at_once(apply):
+    code, _, lines = apply(
+        document({"RedisURL": ["redis://h:1/0"], "Channels": ["a.b", BAD_LINE, "a.b"]})
+    )
+    assert code == ERROR
+    assert [line.split(":")[0] for line in lines] == [
+        "RedisURL is not a BeaconChannels property; did you mean RedisUrl?",
+        "Channels",
+        "Channels",
+    ]
+    assert [line.split(": ")[1] for line in lines[1:]] == ["line 2", "line 3"]
+
+
+def test_what_the_device_and_tango_read_passes():
+    """Every property of the device class (whatever the lead adds to it), Tango's own device
+    properties (polling, logging), Tango's internal ``_`` ones, and empty values, which
+    dsconfig reads as "delete this property"."""
+    properties = {
+        name: ["1"] if is_numerical(prop.dtype, inc_array=True) or is_bool(prop.dtype) else ["x"]
+        for name, prop in class_properties().items()
+    }
+    properties.update(RedisUrl=["unix:///run/redis.sock"], BeaconHost=["beacon-host:25000"])
+    properties.update({name: ["1"] for name in TANGO_DEVICE_PROPERTIES})
+    properties.update(__SubDevices=["id00/other/1"], Channels=[])
+    config = document(properties, {"axis_roby_position": {"unit": ["mm"], "__value": ["1"]}})
+    assert problems(config) == []
