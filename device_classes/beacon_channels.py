@@ -1,25 +1,34 @@
-"""BeaconChannels: a Tango device exposing BLISS channels as attributes.
+"""BeaconChannels: a Tango device exposing BLISS channels and axes as attributes.
 
     BeaconChannels <instance> [Tango options]     (-nodb -dlist ..., -file=..., a database)
 
-The device is thin: :class:`tango_channels.bridge.exposure.Exposure` (Tango-free) opens the channels
-named by the ``Channels`` property, decides their kinds and attribute names and computes their
-samples; this class creates the attributes, pushes their events, and turns library errors into
-Tango errors, State and Status.
+The device is thin: :class:`tango_channels.bridge.exposure.Exposure` (Tango-free) follows the
+channels and axes named by the ``Channels`` and ``Axes`` properties, decides their kinds and
+attribute names and computes their samples; this class creates the attributes, pushes their
+events, and turns library errors into Tango errors, State and Status.
 
 Threads and events
 ------------------
-The server runs in PyTango's default synchronous (thread) mode: reads are served by omniORB
-threads from a cache, without I/O and without taking any lock of ours. Change and archive
-events are pushed with the channel value's source timestamp by the bus reader thread (once
-per batch of Redis messages, latest value only), which runs inside ``tango.EnsureOmniThread``.
-Pushing from that thread is safe: PyTango releases the GIL and takes the device monitor itself
-for each push, in the same order as a client read (monitor, then GIL). We never hold a lock of
-ours across a push. Writes and commands push from their own omniORB thread. Attributes are
-added under the device monitor; joins in ``delete_device`` release it first
-(``AutoTangoAllowThreads``), as the reader may be waiting for it. When Beacon doesn't answer
-at start, one thread asks it again every ``BEACON_RETRY`` seconds, then starts the device under
-the monitor, as ``init_device`` would have; ``delete_device`` stops and joins it.
+The server runs in PyTango's default synchronous (thread) mode.
+
+- **Reads** are served by omniORB threads from the read cache (the samples last pushed),
+  without I/O and without taking any lock of ours.
+- The **bus reader** (Redis) never touches Tango: it records each new sample in the exposure
+  and sets :attr:`Exposure.changed`.
+- One **publisher** thread (``BeaconChannels publisher``, inside ``tango.EnsureOmniThread``)
+  owns everything Tango-side that follows from Redis: it takes the exposure's changes, creates
+  the attributes of new channels (under the device monitor), stores samples in the read cache
+  and pushes change and archive events with the source timestamp, then State and Status. Every
+  value is pushed, in order, while it keeps up; when a channel's values back up, its latest is
+  pushed (:data:`~tango_channels.bridge.exposure.MAX_BURST`). PyTango takes the device
+  monitor itself for each push, in the same order as a client read (monitor, then GIL); no
+  lock of ours is held across a push.
+- **Writes and commands** run in omniORB threads under the monitor; what they change reaches
+  clients through the publisher. ``delete_device`` stops the publisher and joins it without
+  holding the monitor (``AutoTangoAllowThreads``): the publisher may be waiting for it.
+- When Beacon doesn't answer at start, one thread asks it again every ``BEACON_RETRY``
+  seconds, then starts the device under the monitor, as ``init_device`` would have;
+  ``delete_device`` stops and joins it.
 """
 
 from __future__ import annotations
@@ -35,9 +44,11 @@ from tango import AttrQuality, DevState
 from tango.server import Device, attribute, command, device_property
 
 from tango_channels import Bus, ConnectionState
-from tango_channels.bridge.exposure import Exposed, Exposure
+from tango_channels.bridge.exposure import Exposure
 from tango_channels.bridge.kinds import Mismatch
 from tango_channels.bridge.lines import LineError
+from tango_channels.bridge.sample import Quality, Sample
+from tango_channels.bridge.views import View
 from tango_channels.transport.address import BeaconError, RedisAddress, ask_beacon, resolve
 from tango_channels_device.tango_types import TangoType, client_text, tango_text, tango_type
 
@@ -46,13 +57,18 @@ __all__ = ["BeaconChannels", "main"]
 log = logging.getLogger("BeaconChannels")
 
 STATIC_ATTRIBUTES = ["State", "Status", "ChannelNames"]
-_NO_VALUE: Any = object()  # in the read cache: no value yet (the read says why)
 INITIAL_WAIT = 5.0  # seconds init_device waits for the first values (types) of its channels
 ADD_WAIT = 2.0  # the same for AddChannel (within a client's default 3 s timeout)
+SHOWN_WAIT = 1.0  # seconds a write or ClearCache waits for the publisher to show its result
 BEACON_RETRY = 2.0  # seconds between two questions to a Beacon server that did not answer
+PUBLISH_TICK = 0.25  # seconds the publisher sleeps at most: State, Status, retries
+STATUS_PERIOD = 1.0  # seconds between two looks at State and Status, when nothing says sooner
+CREATE_ATTEMPTS = 10  # times the publisher tries to create an attribute (monitor busy)
+_QUALITIES = {q: AttrQuality.names[q.value] for q in Quality}
 
 
-def _dev_failed(reason: str, description: str, origin: str) -> tango.DevFailed:
+def dev_failed(reason: str, description: str, origin: str) -> tango.DevFailed:
+    """A DevFailed to raise or push: the one translation of our errors into Tango's."""
     try:
         tango.Except.throw_exception(reason, description, origin)
     except tango.DevFailed as exc:
@@ -61,8 +77,8 @@ def _dev_failed(reason: str, description: str, origin: str) -> tango.DevFailed:
 
 
 class BeaconChannels(Device):
-    """BLISS channels (Redis pub/sub, as BLISS shares motor states, cached parameters...)
-    exposed as attributes, with change and archive events at the source timestamp."""
+    """BLISS channels (Redis pub/sub, as BLISS shares motor states, cached parameters...) and
+    BLISS axes exposed as attributes, with change and archive events at the source timestamp."""
 
     RedisUrl = device_property(
         dtype=str,
@@ -79,18 +95,33 @@ class BeaconChannels(Device):
         dtype=(str,),
         default_value=[],
         doc="One channel (or glob) per line: <name> [attr=] [type=] [access=read|rw] "
-        "[default=<JSON>] [unit=] [format=] [label=] [description=]",
+        "[default=<JSON>] [unit=] [format=] [label=] [description=] [setting=<key>/<field>] "
+        "[abs_change= rel_change= archive_abs_change= archive_rel_change= archive_period= "
+        "min_alarm= max_alarm= min_warning= max_warning= min_value= max_value=]",
+    )
+    Axes = device_property(
+        dtype=(str,),
+        default_value=[],
+        doc="One BLISS axis (or glob) per line: <name> [unit=] [format=] [label=]; its "
+        "channels become axis_<name>_position, _state, _velocity... (read-only).",
     )
     TrustedModules = device_property(
         dtype=(str,),
         default_value=["bliss."],
         doc="Module prefixes of the classes (AxisState, enums...) whose values this device "
-        "re-sends to BLISS processes that ask for them.",
+        "re-sends to BLISS processes that ask for values written here.",
     )
     DiscoveryPeriod = device_property(
         dtype=float,
         default_value=2.0,
-        doc="Seconds between two looks for new channels matching the globs.",
+        doc="Seconds between two looks at Redis: new channels matching the globs, and "
+        "channels no BLISS process holds any more.",
+    )
+    SettingsPeriod = device_property(
+        dtype=float,
+        default_value=2.0,
+        doc="Seconds between two reads of the BLISS settings hashes shown while no session "
+        "holds their channels.",
     )
 
     # ------------------------------------------------------------------ life cycle
@@ -102,19 +133,23 @@ class BeaconChannels(Device):
             # cppTango 10.3): an attribute whose channel goes away is *retired* (its reads say
             # why) until a restart, and comes back if its channel does, with the same type.
             self._types: dict[str, TangoType] = {}  # attribute (lower case) -> Tango type
-            self._shown: dict[str, tuple[str, str, str]] = {}  # -> (attribute, channel, kind)
+            self._shown: dict[str, tuple[str, str, str]] = {}  # -> (attribute, key, kind)
             self._retired: dict[str, str] = {}  # attribute (lower case) -> why
-            self._entries: dict[str, Exposed] = {}
-        # attribute (lower case) -> (value, timestamp, quality, error for readers)
-        self._cache: dict[str, tuple[Any, float, AttrQuality, Any]] = {}
+            self._views: dict[str, View] = {}
+        self._cache: dict[str, Sample] = {}  # attribute (lower case) -> the sample last pushed
+        self._last_pushed: dict[str, float] = {}  # attribute (lower case) -> event timestamp
         self._started = time.time()
         self._last_error: tuple[float, str] | None = None
         # What keeps the device from running (no Redis yet), and what went wrong with its
         # attributes: both are FAULT, until they go (the first) or until Init (the second).
         self._not_running = "Not running."
         self._attribute_errors: list[str] = []
+        self._to_create: dict[View, int] = {}  # views whose attribute could not be made yet
+        self._state, self._status = DevState.FAULT, self._not_running
+        self._status_at = 0.0
         self._stopping = threading.Event()
         self._finder: threading.Thread | None = None
+        self._publisher: threading.Thread | None = None
         self.bus: Bus | None = None
         self.exposure: Exposure | None = None
         self.set_change_event("State", True, False)
@@ -131,10 +166,12 @@ class BeaconChannels(Device):
                 target=self._find_redis_forever, name="BeaconChannels Beacon", daemon=True
             )
             self._finder.start()
+            self._update_state()
             return
         except (ValueError, OSError) as exc:
             self._not_running = f"Cannot find Redis: {exc}. Correct the property, then Init."
             self._error(f"cannot find Redis: {exc}")
+            self._update_state()
             return
         self._start(redis)
 
@@ -162,149 +199,197 @@ class BeaconChannels(Device):
                 return
 
     def _start(self, redis: RedisAddress) -> None:
-        """Connect to Redis and expose the configured channels (under the device monitor)."""
+        """Connect to Redis, expose the configured channels and axes, start the publisher
+        (under the device monitor)."""
         self.bus = Bus(
             redis,
             reader_context=tango.EnsureOmniThread,
             client_name=f"BeaconChannels:{self.get_name()}",
             trusted_modules=tuple(self.TrustedModules),
         )
-        known = {channel: (attr, kind) for attr, channel, kind in self._shown.values()}
+        known = {key: (attr, kind) for attr, key, kind in self._shown.values()}
         self.exposure = Exposure(
             self.bus,
-            self,
             reserved_names=STATIC_ATTRIBUTES,
             known=known,
             discovery_period=self.DiscoveryPeriod,
+            settings_period=self.SettingsPeriod,
             thread_context=tango.EnsureOmniThread,
         )
         self.bus.add_state_listener(self._on_connection)
         self.bus.wait_connected(min(2.0, self.bus.timeout))
-        self.exposure.configure(list(self.Channels))
-        # Channels without type= get their attribute with their first value, created by the
-        # reader under the monitor: let it have the monitor while we wait for those values.
+        self.exposure.configure(list(self.Channels), list(self.Axes))
+        self._publisher = threading.Thread(
+            target=self._publish_forever, name="BeaconChannels publisher", daemon=True
+        )
+        self._publisher.start()
+        # The publisher makes the attributes under the monitor: let it have the monitor while
+        # the holders answer (their first values decide the types of untyped channels).
         with tango.AutoTangoAllowThreads(self):
             self.exposure.wait_settled(INITIAL_WAIT)
         when = time.strftime("%H:%M:%S")
         self._retire(
-            [k for k in self._types if k not in self._entries],
+            [k for k in self._types if k not in self._views],
             f"its channel is no longer configured (Init at {when})",
         )
         self._update_state()
-        log.info("%s: %s", self.get_name(), self.dev_status().replace("\n", "; "))
+        log.info("%s: %s", self.get_name(), " ".join(self._status.splitlines()))
 
     def delete_device(self) -> None:
-        # The reader may be waiting for the monitor we hold: let it go while we wait for it.
+        # The publisher may be waiting for the monitor we hold: let it go while we wait.
         with tango.AutoTangoAllowThreads(self):
             self._stopping.set()
-            if self._finder is not None:
-                self._finder.join(timeout=10)
+            for thread in (self._finder, self._publisher):
+                if thread is not None:
+                    thread.join(timeout=10)
             if self.exposure is not None:
                 self.exposure.stop()
             if self.bus is not None:
                 self.bus.close()
-        self._entries = {}
+        self._views = {}
 
-    # ------------------------------------------------------------------ Exposure listener
-    def expose(self, entries: list[Exposed]) -> None:
-        """Create (or reuse, after Init) the attributes of newly exposed channels."""
-        for attempt in range(10):
-            try:
-                with tango.AutoTangoMonitor(self):
-                    self._expose(entries)
-                break
-            except tango.DevFailed as exc:  # the monitor stayed busy past its timeout
-                log.warning("creating attributes, attempt %d: %s", attempt + 1, exc.args[0].desc)
-        else:
-            names = ", ".join(e.name for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
-            self._attribute_error(
-                f"no attribute for {len(entries)} channels ({names}): the device stayed busy "
-                "while creating them; run Init"
-            )
-        self.publish(entries)
-        self._push_names()
-
-    def _expose(self, entries: list[Exposed]) -> None:
-        for entry in entries:
-            assert entry.kind is not None and entry.attribute is not None
-            key = entry.attribute.lower()
-            wanted = tango_type(entry.kind)
-            existing = self._types.get(key)
-            if existing is not None and existing.signature != wanted.signature:
-                self._attribute_error(
-                    f"channel {entry.name} is now {entry.kind}, but attribute "
-                    f"{entry.attribute} has another type: restart the server to "
-                    "change it"
-                )
-                continue
-            if existing is None:
+    # ------------------------------------------------------------------ the publisher
+    def _publish_forever(self) -> None:
+        exposure = self.exposure
+        assert exposure is not None
+        with tango.EnsureOmniThread():
+            while not self._stopping.is_set():
+                exposure.changed.wait(PUBLISH_TICK)
+                if self._stopping.is_set():
+                    break
                 try:
-                    self._create_attribute(entry, wanted)
-                except tango.DevFailed as exc:
-                    self._attribute_error(
-                        f"cannot create attribute {entry.attribute} for channel "
-                        f"{entry.name}: {exc.args[0].desc}"
-                    )
-                    continue
-            self._types[key] = wanted
-            self._shown[key] = (entry.attribute, entry.name, str(entry.kind))
-            self._retired.pop(key, None)
-            self._entries[key] = entry
+                    self._publish_once(exposure)
+                except Exception:  # a bug of ours: say so, and keep publishing
+                    log.exception("%s: publishing failed", self.get_name())
 
-    def _create_attribute(self, entry: Exposed, ttype: TangoType) -> None:
-        spec = entry.spec
-        attr = ttype.make_attr(entry.attribute, entry.writable)
+    def _publish_once(self, exposure: Exposure) -> None:
+        changes = exposure.take_changes()
+        for view in changes.new:
+            self._to_create.setdefault(view, 0)
+        if self._to_create:
+            self._create_attributes(exposure)
+        names_changed = bool(changes.new)
+        for view, samples in changes.samples:
+            key = view.attribute.lower() if view.attribute else None
+            if key is None or self._views.get(key) is not view:
+                continue
+            for sample in samples:
+                self._show(view, key, sample)
+        if names_changed:
+            self._push_names()
+        if names_changed or time.monotonic() - self._status_at >= STATUS_PERIOD:
+            self._update_state()
+
+    def _refresh_soon(self) -> None:
+        """State and Status need computing again: at the publisher's next turn."""
+        self._status_at = 0.0
+
+    def _create_attributes(self, exposure: Exposure) -> None:
+        """Make the attributes of new views (under the monitor; again next time if it stayed
+        busy, up to CREATE_ATTEMPTS times)."""
+        views = list(self._to_create)
+        try:
+            with tango.AutoTangoMonitor(self):
+                made = [v for v in views if self._expose(v)]
+        except tango.DevFailed as exc:  # the monitor stayed busy past its timeout
+            log.warning("creating attributes: %s", exc.args[0].desc)
+            for view in views:
+                self._to_create[view] += 1
+            failed = [v for v in views if self._to_create[v] >= CREATE_ATTEMPTS]
+            if failed:
+                names = ", ".join(v.name for v in failed[:3])
+                names += ", ..." if len(failed) > 3 else ""
+                self._attribute_error(
+                    f"no attribute for {len(failed)} channels ({names}): the device stayed busy "
+                    "while creating them; run Init"
+                )
+                for view in failed:
+                    del self._to_create[view]
+            return
+        self._to_create.clear()
+        exposure.shown(made)
+
+    def _expose(self, view: View) -> bool:
+        """Create (or reuse, after Init) the attribute of ``view``; False if it can't have
+        one (said in Status)."""
+        assert view.kind is not None and view.attribute is not None
+        key = view.attribute.lower()
+        wanted = tango_type(view.kind)
+        existing = self._types.get(key)
+        if existing is not None and existing.signature != wanted.signature:
+            self._attribute_error(
+                f"channel {view.name} is now {view.kind}, but attribute {view.attribute} "
+                "has another type: restart the server to change it"
+            )
+            return False
+        if existing is None:
+            try:
+                self._create_attribute(view, wanted)
+            except tango.DevFailed as exc:
+                self._attribute_error(
+                    f"cannot create attribute {view.attribute} for channel {view.name}: "
+                    f"{exc.args[0].desc}"
+                )
+                return False
+        self._types[key] = wanted
+        self._shown[key] = (view.attribute, view.key, str(view.kind))
+        self._retired.pop(key, None)
+        self._views[key] = view
+        return True
+
+    def _create_attribute(self, view: View, ttype: TangoType) -> None:
+        assert view.attribute is not None and view.kind is not None
+        spec = view.spec
+        attr = ttype.make_attr(view.attribute, view.writable)
         props = tango.UserDefaultAttrProp()
-        props.set_label(spec.label or entry.name)
-        description = f"BLISS channel {entry.name}"
+        props.set_label(spec.label or view.name)
+        description = f"BLISS channel {view.name}"
         if spec.description:
-            description = f"{spec.description} (BLISS channel {entry.name})"
+            description = f"{spec.description} (BLISS channel {view.name})"
         props.set_description(description)
         if spec.unit:
             props.set_unit(spec.unit)
         if spec.format:
             props.set_format(spec.format)
-        if entry.kind.name == "enum":
-            props.set_enum_labels(list(entry.kind.labels))
+        if view.kind.name == "enum":
+            props.set_enum_labels(list(view.kind.labels))
         attr.set_default_properties(props)
         attr.set_change_event(True, False)
         attr.set_archive_event(True, False)
         self.add_attribute(
             attr,
             r_meth=self.read_channel,
-            w_meth=self.write_channel if entry.writable else None,
+            w_meth=self.write_channel if view.writable else None,
         )
 
-    def publish(self, entries: list[Exposed]) -> None:
-        """Cache the samples of ``entries`` for reads and push their events."""
-        for entry in entries:
-            key = entry.attribute.lower() if entry.attribute else None
-            ttype = self._types.get(key) if key else None
-            if ttype is None or self._entries.get(key) is not entry:
-                continue
-            sample = entry.sample
-            if sample.error is not None:
-                failed = _dev_failed(
-                    "BeaconChannels_ValueError", sample.error, f"BeaconChannels {self.get_name()}"
-                )
-                self._cache[key] = (
-                    ttype.placeholder(),
-                    sample.timestamp,
-                    AttrQuality.ATTR_INVALID,
-                    failed,
-                )
-                self._push(entry.attribute, failed)
-                continue
-            failed = None
-            if sample.value is None:
-                value, quality = ttype.placeholder(), AttrQuality.ATTR_INVALID
-                if sample.missing:  # a read says why (see read_channel); events: INVALID
-                    failed = _NO_VALUE
-            else:
-                value = ttype.to_tango(sample.value)
-                quality = AttrQuality.ATTR_VALID if sample.valid else AttrQuality.ATTR_INVALID
-            self._cache[key] = (value, sample.timestamp, quality, failed)
-            self._push(entry.attribute, value, sample.timestamp, quality)
+    def _show(self, view: View, key: str, sample: Sample) -> None:
+        """Store ``sample`` for reads and push its events (in the publisher)."""
+        assert view.attribute is not None
+        now = time.time()
+        timestamp = sample.timestamp
+        if sample.error and not sample.absent:
+            timestamp = now  # an error happens now
+        last = self._last_pushed.get(key)
+        if last is not None and timestamp <= last:
+            # Strictly later than the previous event of the attribute (archivers key on it).
+            timestamp = max(now, last + 1e-6)
+        self._last_pushed[key] = timestamp
+        before = self._cache.get(key)
+        if before is None or _standing(before) != _standing(sample):
+            self._refresh_soon()  # Status counts such changes: say them now
+        self._cache[key] = sample
+        ttype = self._types[key]
+        if sample.error and not sample.absent:
+            failed = dev_failed(
+                "BeaconChannels_ValueError", sample.error, f"BeaconChannels {self.get_name()}"
+            )
+            self._push(view.attribute, failed)
+        elif sample.value is None:
+            self._push(view.attribute, ttype.placeholder(), timestamp, AttrQuality.ATTR_INVALID)
+        else:
+            self._push(
+                view.attribute, ttype.to_tango(sample.value), timestamp, _QUALITIES[sample.quality]
+            )
 
     def _push(self, name: str, *event: Any) -> None:
         try:
@@ -312,13 +397,6 @@ class BeaconChannels(Device):
             self.push_archive_event(name, *event)
         except tango.DevFailed as exc:  # e.g. the monitor busy past its timeout
             self._error(f"pushing an event of {name}: {exc.args[0].desc}")
-
-    def retire(self, entries: list[Exposed]) -> None:
-        when = time.strftime("%H:%M:%S")
-        self._retire(
-            [e.attribute.lower() for e in entries if e.attribute],
-            f"its channel was removed (RemoveChannel at {when})",
-        )
 
     def _retire(self, keys: list[str], why: str) -> None:
         for key in keys:
@@ -328,42 +406,38 @@ class BeaconChannels(Device):
                 "it goes away when the server restarts"
             )
             self._retired[key] = reason
-            self._entries.pop(key, None)
-            failed = _dev_failed(
-                "BeaconChannels_Retired", reason, f"BeaconChannels {self.get_name()}"
+            self._views.pop(key, None)
+            self._cache[key] = Sample.failed(reason, time.time())
+            self._push(
+                attribute,
+                dev_failed("BeaconChannels_Retired", reason, f"BeaconChannels {self.get_name()}"),
             )
-            self._cache[key] = (None, time.time(), AttrQuality.ATTR_INVALID, failed)
-            self._push(attribute, failed)
         if keys:
             self._push_names()
 
     # ------------------------------------------------------------------ reads and writes
     def read_channel(self, attr: tango.Attribute) -> Any:
-        value, timestamp, quality, failed = self._cache.get(
-            attr.get_name().lower(), (None, 0.0, AttrQuality.ATTR_INVALID, None)
-        )
-        if failed is _NO_VALUE:  # why, as of now: it changes as holders answer
-            entry = self._entries.get(attr.get_name().lower())
-            channel = entry.name if entry is not None else attr.get_name()
-            why = entry.channel.why_no_value() if entry is not None else "not exposed"
-            tango.Except.throw_exception(
-                "BeaconChannels_NoValue",
-                f"channel {channel} has no value yet ({why})",
-                f"BeaconChannels {self.get_name()}",
-            )
-        if failed is not None:
-            # A new exception for each read: raising the cached one again would lengthen its
+        key = attr.get_name().lower()
+        sample = self._cache.get(key)
+        if sample is None:  # created a moment ago, its first sample not stored yet
+            return self._types[key].placeholder(), time.time(), AttrQuality.ATTR_INVALID
+        if sample.error:
+            # A new exception for each read: raising a cached one again would lengthen its
             # traceback at every read, for as long as a client polls it.
-            error = failed.args[0]
-            tango.Except.throw_exception(error.reason, error.desc, error.origin)
-        if value is None:  # created a moment ago, no sample cached yet
-            ttype = self._types[attr.get_name().lower()]
-            return ttype.placeholder(), time.time(), AttrQuality.ATTR_INVALID
-        return value, timestamp, quality
+            reason = "BeaconChannels_NoValue" if sample.absent else "BeaconChannels_ValueError"
+            if key in self._retired:
+                reason = "BeaconChannels_Retired"
+            tango.Except.throw_exception(
+                reason, sample.error, f"BeaconChannels {self.get_name()}"
+            )
+        if sample.value is None:
+            return self._types[key].placeholder(), sample.timestamp, AttrQuality.ATTR_INVALID
+        timestamp = self._last_pushed.get(key, sample.timestamp)
+        return self._types[key].to_tango(sample.value), timestamp, _QUALITIES[sample.quality]
 
     def write_channel(self, attr: tango.WAttribute) -> None:
-        entry = self._entries.get(attr.get_name().lower())
-        if entry is None or self.exposure is None:
+        view = self._views.get(attr.get_name().lower())
+        if view is None or self.exposure is None:
             tango.Except.throw_exception(
                 "BeaconChannels_NoChannel",
                 f"{attr.get_name()} is no longer exposed",
@@ -373,22 +447,36 @@ class BeaconChannels(Device):
         # Text beyond Latin-1 comes as its UTF-8 bytes, as it is sent (see tango_text).
         if isinstance(value, str):
             value = client_text(value)
-        elif entry.kind is not None and entry.kind.dtype == "str":
+        elif view.kind is not None and view.kind.dtype == "str":
             value = [client_text(v) for v in value]
         try:
-            self.exposure.write(entry, value)
+            self.exposure.write(view, value)
         except Mismatch as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_WrongValue",
-                f"cannot write {attr.get_name()} (channel {entry.name}): {exc}",
+                f"cannot write {attr.get_name()} (channel {view.name}): {exc}",
                 "BeaconChannels.write",
             )
         except (ConnectionError, TimeoutError, OSError) as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_RedisUnreachable",
-                f"{attr.get_name()} not written, channel {entry.name}: {exc}",
+                f"{attr.get_name()} not written, channel {view.name}: {exc}",
                 "BeaconChannels.write",
             )
+        self._wait_shown([view])
+
+    def _wait_shown(self, views: list[View]) -> None:
+        """Wait (a little) until the publisher shows the latest samples of ``views``, so that
+        a client reading right after a write or a command sees what it did. The publisher
+        stores samples before it pushes them, without the monitor: this may hold it."""
+        deadline = time.monotonic() + SHOWN_WAIT
+        while time.monotonic() < deadline:
+            if all(
+                v.attribute is not None and self._cache.get(v.attribute.lower()) is v.sample
+                for v in views
+            ):
+                return
+            time.sleep(0.002)
 
     @attribute(
         dtype=(str,),
@@ -399,7 +487,7 @@ class BeaconChannels(Device):
         return self._channel_names()
 
     def _channel_names(self) -> list[str]:
-        return [tango_text(e.name) for e in self.exposure.entries()] if self.exposure else []
+        return [tango_text(n) for n in self.exposure.channel_names()] if self.exposure else []
 
     def _push_names(self) -> None:
         try:
@@ -416,121 +504,149 @@ class BeaconChannels(Device):
     )
     def ClearCache(self, names: list[str]) -> int:
         """Set every ``<name>:*`` channel to its configured default, for every holder."""
-        self._require_exposure()
+        exposure = self._require_exposure()
+        started = time.time()
         try:
-            return self.exposure.clear_cache([client_text(n) for n in names])
+            cleared = exposure.clear_cache([client_text(n) for n in names])
         except (ConnectionError, TimeoutError, OSError) as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_RedisUnreachable",
                 f"ClearCache not done: {exc}",
                 "BeaconChannels.ClearCache",
             )
+        views = [v for n in cleared if (v := exposure.by_channel(n)) is not None]
+        with tango.AutoTangoAllowThreads(self):
+            self._wait_cleared(views, started)
+        return len(cleared)
+
+    def _wait_cleared(self, views: list[View], since: float) -> None:
+        deadline = time.monotonic() + SHOWN_WAIT
+        while time.monotonic() < deadline:
+            held = [v.watch.channel.held for v in views]
+            if all(h is not None and h.timestamp >= since for h in held):
+                break
+            time.sleep(0.002)
+        self._wait_shown(views)
+
+    @command(
+        dtype_in=(str,),
+        dtype_out="DevLong",
+        doc_in="BLISS axis names ([] for every exposed axis that is moving)",
+        doc_out="number of axes asked to stop",
+    )
+    def StopAxes(self, names: list[str]) -> int:
+        """Ask BLISS to stop moves, as a BLISS process stops a move started by another one
+        (``axis.<n>.move_stop`` set True). Always allowed: stopping is the safe direction."""
+        exposure = self._require_exposure()
+        try:
+            asked = exposure.stop_axes([client_text(n) for n in names])
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            tango.Except.throw_exception(
+                "BeaconChannels_RedisUnreachable",
+                f"StopAxes not done: {exc}",
+                "BeaconChannels.StopAxes",
+            )
+        log.warning(
+            "%s: StopAxes from %s: %s",
+            self.get_name(),
+            _client_host(self),
+            ", ".join(asked) or "no axis moving",
+        )
+        return len(asked)
 
     @command(
         dtype_in=str, dtype_out=(str,), doc_in="a Channels line", doc_out="the channels it opened"
     )
     def AddChannel(self, line: str) -> list[str]:
-        self._require_exposure()
+        exposure = self._require_exposure()
         try:
-            opened = self.exposure.add_line(client_text(line))
+            opened = exposure.add_line(client_text(line))
         except LineError as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_BadLine", str(exc), "BeaconChannels.AddChannel"
             )
-        # Untyped channels get their attribute with their first value, created by the reader
-        # under the monitor: release it while their holders answer.
+        # The publisher makes the attributes under the monitor: release it while the holders
+        # answer and it does.
         with tango.AutoTangoAllowThreads(self):
-            self.exposure.wait_settled(ADD_WAIT, opened)
+            exposure.wait_settled(ADD_WAIT, opened)
         self._update_state()
         return [tango_text(name) for name in opened]
 
     @command(
         dtype_in=str,
         dtype_out=(str,),
-        doc_in="a channel name, or a glob line's pattern",
+        doc_in="a channel name, a glob line's pattern, or an Axes line's axis or glob",
         doc_out="the attributes removed",
     )
     def RemoveChannel(self, name: str) -> list[str]:
-        self._require_exposure()
+        exposure = self._require_exposure()
         try:
-            gone = self.exposure.remove(self._channel_sent(name))
+            gone = exposure.remove(self._channel_sent(name))
         except KeyError as exc:
             tango.Except.throw_exception(
                 "BeaconChannels_NoChannel", str(exc.args[0]), "BeaconChannels.RemoveChannel"
             )
+        when = time.strftime("%H:%M:%S")
+        keys = [v.attribute.lower() for v in gone if v.attribute]
+        self._retire(
+            [k for k in keys if k in self._shown],
+            f"its channel was removed (RemoveChannel at {when})",
+        )
         self._update_state()
-        return [e.attribute for e in gone if e.attribute]
+        return [v.attribute for v in gone if v.attribute]
 
     @command(dtype_in=str, dtype_out=str, doc_in="channel name", doc_out="attribute name")
     def AttributeName(self, channel: str) -> str:
-        entry = self.exposure.by_channel(self._channel_sent(channel)) if self.exposure else None
-        if entry is None or entry.attribute is None:
-            why = "is not exposed" if entry is None else "has no attribute yet (no value)"
+        view = self.exposure.by_channel(self._channel_sent(channel)) if self.exposure else None
+        if view is None or not view.named or view.attribute is None:
+            why = "is not exposed" if view is None else "has no attribute yet (no value)"
             tango.Except.throw_exception(
                 "BeaconChannels_NoChannel",
                 f"channel {channel} {why}",
                 "BeaconChannels.AttributeName",
             )
-        return entry.attribute
+        return view.attribute
 
     @command(dtype_in=str, dtype_out=str, doc_in="attribute name", doc_out="channel name")
     def ChannelName(self, attribute_name: str) -> str:
-        entry = self.exposure.by_attribute(attribute_name) if self.exposure else None
-        if entry is None:
+        view = self.exposure.by_attribute(attribute_name) if self.exposure else None
+        if view is None:
             tango.Except.throw_exception(
                 "BeaconChannels_NoChannel",
                 f"no attribute {attribute_name} shows a channel",
                 "BeaconChannels.ChannelName",
             )
-        return tango_text(entry.name)
+        return tango_text(view.name)
 
     def _channel_sent(self, name: str) -> str:
         """The channel a client named: as sent if exposed, else read as UTF-8 (how a client
         sends a name beyond Latin-1, see tango_text)."""
-        return name if self.exposure.by_channel(name) else client_text(name)
+        exposure = self.exposure
+        return name if exposure is not None and exposure.by_channel(name) else client_text(name)
 
-    def _require_exposure(self) -> None:
+    def _require_exposure(self) -> Exposure:
         if self.exposure is None:
             tango.Except.throw_exception(
-                "BeaconChannels_NotReady", self.dev_status(), "BeaconChannels"
+                "BeaconChannels_NotReady", self._status, "BeaconChannels"
             )
+        return self.exposure
 
     # ------------------------------------------------------------------ State and Status
     def dev_state(self) -> DevState:
-        bus, exposure = self.bus, self.exposure
-        if bus is None or exposure is None or not bus.connected or exposure.errors:
-            return DevState.FAULT
-        return DevState.FAULT if self._attribute_errors else DevState.ON
+        return self._state
 
     def dev_status(self) -> str:
+        return self._status
+
+    def _compute_state(self) -> tuple[DevState, str]:
         bus, exposure = self.bus, self.exposure
         if bus is None or exposure is None:
             lines = [self._not_running]
+            state = DevState.FAULT
         else:
             connection = bus.describe_state()
             lines = [connection[0].upper() + connection[1:] + "."]
-            exposed, pending = exposure.entries(), exposure.pending()
-            count = f"{len(exposed)} channels exposed as attributes"
-            if pending:
-                names = ", ".join(e.name for e in pending[:5]) + (
-                    ", ..." if len(pending) > 5 else ""
-                )
-                count += f"; {len(pending)} waiting for a first value to set their type ({names})"
-            lines.append(count + ".")
-            missing = [e for e in exposed if e.sample.missing]
-            if missing:
-                names = ", ".join(e.name for e in missing[:5]) + (
-                    ", ..." if len(missing) > 5 else ""
-                )
-                lines.append(
-                    f"{len(missing)} channels have no value yet ({names}): "
-                    f"{missing[0].channel.why_no_value()}."
-                )
-            errors = [e for e in exposed if e.sample.error]
-            if errors:
-                lines.append(
-                    f"{len(errors)} channels with a value error, e.g. {errors[0].sample.error}."
-                )
+            lines += exposure.summary()
             if self._retired:
                 lines.append(
                     f"{len(self._retired)} attributes retired (their channels went "
@@ -543,10 +659,12 @@ class BeaconChannels(Device):
                     f"Undecodable messages dropped: {bus.stats.decode_errors} (the log names "
                     "each channel and why)."
                 )
+            faulty = not bus.connected or exposure.errors or self._attribute_errors
+            state = DevState.FAULT if faulty else DevState.ON
         if self._last_error is not None:
             when, text = self._last_error
             lines.append(f"Last error ({time.strftime('%H:%M:%S', time.localtime(when))}): {text}")
-        return "\n".join(lines)
+        return state, "\n".join(lines)
 
     def _error(self, text: str) -> None:
         self._last_error = (time.time(), text)
@@ -559,20 +677,40 @@ class BeaconChannels(Device):
         self._update_state()
 
     def _on_connection(self, state: ConnectionState, error: str | None) -> None:
+        # In the reader: the publisher pushes State and Status (the exposure wakes it).
         if state is ConnectionState.DISCONNECTED and error:
             self._last_error = (time.time(), error)
-        self._update_state()
+        self._refresh_soon()
 
     def _update_state(self) -> None:
-        """Store State and Status (State events carry the stored state) and push them."""
-        state, status = self.dev_state(), self.dev_status()
+        """Compute State and Status and push their events when they change."""
+        self._status_at = time.monotonic()
+        state, status = self._compute_state()
+        changed = (state, status) != (self._state, self._status)
+        self._state, self._status = state, status
         self.set_state(state)
         self.set_status(status)
+        if not changed:
+            return
         try:
             self.push_change_event("State", state)
             self.push_change_event("Status", status)
         except tango.DevFailed as exc:
             log.debug("State event: %s", exc.args[0].desc)
+
+
+def _standing(sample: Sample) -> tuple[bool, bool, Quality]:
+    """What Status and State make of a sample: an error, no value, its quality."""
+    return sample.error is not None, sample.absent, sample.quality
+
+
+def _client_host(device: Device) -> str:
+    """Who is calling the current command, as Tango tells it (for the log)."""
+    try:
+        ident = device.get_client_ident()
+    except (tango.DevFailed, AttributeError):
+        return "an unknown client"
+    return str(ident) if ident is not None else "an unknown client"
 
 
 def main(args: list[str] | None = None) -> None:

@@ -61,6 +61,7 @@ from .protocol import (
     ChannelProtocol,
     ChannelRecord,
     Deliver,
+    HoldersChanged,
     Instant,
     Publish,
     RateLimitedWarnings,
@@ -106,6 +107,11 @@ class Participant(Protocol):
 
     def deliver(self, message: ValueMessage) -> None:
         """A new value (already held by the record): run the callbacks. In the reader."""
+
+    def holders_changed(self) -> None:
+        """Whether anyone holds the channel changed, its value did not (a mirror's; see
+        :class:`~tango_channels.protocol.HoldersChanged`). In the reader, or in the thread that
+        called :meth:`Bus.subscribers_seen`."""
 
 
 P = TypeVar("P", bound=Participant)
@@ -262,6 +268,21 @@ class Bus:
         with self._write_lock:
             names = self._writer_call(("PUBSUB", "CHANNELS", pattern.encode()))[0]
         return sorted(n.decode("utf-8", "surrogateescape") for n in names)
+
+    def execute(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Run ``commands`` in one pipelined round trip on the writer connection (``PUBSUB``,
+        ``HGETALL``, ``SCAN``...) and return their replies. Raises ``ConnectionError``,
+        ``TimeoutError`` or :class:`~tango_channels.transport.resp.RedisError`."""
+        with self._write_lock:
+            return self._writer_call(*commands)
+
+    def subscribers_seen(self, counts: dict[str, int]) -> None:
+        """Tell the protocol how many subscribers (``PUBSUB NUMSUB``) mirror channels have
+        now: those whose count dropped are asked who holds them (see
+        :meth:`~tango_channels.protocol.ChannelProtocol.subscribers_seen`)."""
+        with self._lock:
+            actions = self._protocol.subscribers_seen(counts, _now())
+        self._carry_out(actions)
 
     def pending_values(self) -> int:
         """How many channels have a value set here that Redis has not received yet."""
@@ -552,6 +573,10 @@ class Bus:
                 out.append(action)
             elif type(action) is Deliver:
                 self._deliver(action)
+            elif type(action) is HoldersChanged:
+                participant = self._participants.get(action.record.name)
+                if participant is not None:
+                    participant.holders_changed()
             elif type(action) is Undecodable:
                 for fn in self._decode_error_listeners:
                     try:

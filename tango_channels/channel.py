@@ -139,6 +139,9 @@ class _Callbacks:
         """A new value (see :class:`~tango_channels.bus.Participant`)."""
         raise NotImplementedError
 
+    def holders_changed(self) -> None:
+        """Whether anyone holds it changed (see :class:`~tango_channels.bus.Participant`)."""
+
     def close(self) -> None:
         """Leave the channel: unsubscribe, stop answering queries, forget the value."""
         if not self._record.closed:
@@ -155,14 +158,19 @@ class Channel(_Callbacks):
     explicit :class:`~tango_channels.bus.Bus` instead. ``self_updates=False``: callbacks skip
     the values this process set itself.
 
-    ``mirror=True`` (not in BLISS) makes a channel that only reflects what real holders say:
-    when nobody holds a value it does not adopt its default (nor BLISS's ``None``), so it never
-    answers another process's query with a value it made up. A bridge such as the Tango device
-    needs this: a BLISS session starting later must read its own default, not ours.
+    ``mirror=True`` (not in BLISS) makes a channel that only reflects what real holders say,
+    and offers none of it: when nobody holds a value it does not adopt its default (nor
+    BLISS's ``None``), and it answers every query with ``None`` unless the value was set here.
+    A bridge such as the Tango device needs this: a BLISS session must start exactly as if the
+    bridge were not there. ``on_holders_changed()`` (mirrors, not in BLISS) is called when
+    whether anyone holds the channel changes without a new value: nobody holds it (a first
+    query answered without a value, or the last holder gone: see :attr:`abandoned`), or a
+    holder is back.
     """
 
     _ready: Event
     _self_updates: bool
+    _on_holders_changed: Callable[[], Any] | None
 
     def __new__(
         cls,
@@ -175,6 +183,7 @@ class Channel(_Callbacks):
         bus: Bus | None = None,
         self_updates: bool = True,
         mirror: bool = False,
+        on_holders_changed: Callable[[], Any] | None = None,
     ) -> Channel:
         bus = bus if bus is not None else bus_for(redis)
 
@@ -182,6 +191,7 @@ class Channel(_Callbacks):
             self = object.__new__(cls)
             self._setup(bus, record)
             self._self_updates = self_updates
+            self._on_holders_changed = on_holders_changed
             self._ready = bus.runtime.event()
             # The callback goes in with the channel: the first value can come back (in the
             # reader) before the constructor returns.
@@ -221,6 +231,17 @@ class Channel(_Callbacks):
     def held(self) -> ValueMessage | None:
         """The held value with its sender and timestamp, or None; never waits."""
         return self._record.held
+
+    @property
+    def live(self) -> bool:
+        """Whether a process holds the value now (it is not only the last one known)."""
+        return self._record.live
+
+    @property
+    def abandoned(self) -> float | None:
+        """Since when (``time.time()``) nobody holds the value it shows, if nobody does (a
+        mirror's; None while a process holds it, or before it ever had a value)."""
+        return self._record.abandoned
 
     @property
     def query(self) -> QueryProgress | None:
@@ -279,6 +300,10 @@ class Channel(_Callbacks):
         else:
             reason = f"{query.answered} of {query.expected} holders answered the query"
         return f"{prefix}{reason}{suffix}"
+
+    def holders_changed(self) -> None:
+        if self._on_holders_changed is not None:
+            self._on_holders_changed()
 
     def deliver(self, message: ValueMessage) -> None:
         """A new value held (received, or our default): wake readers, run callbacks."""

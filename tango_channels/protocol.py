@@ -18,14 +18,24 @@ The rules (BLISS 2.4's, and ours where BLISS loses data):
 - **Take.** A value (published, or in an answer) replaces the held one only if its timestamp is
   strictly newer. Our own sets come back too: recognised by their bytes, not decoded again.
 - **Nobody holds.** When every counted process has answered without a value, a BLISS-like
-  channel adopts its default; a *mirror* (the Tango device's channels) stays without a value,
-  so that it never offers anyone a value it made up.
+  channel adopts its default; a *mirror* (the Tango device's channels) stays without a value.
+- **Mirrors are invisible.** A mirror shows what BLISS processes hold and offers none of it:
+  it answers every query with ``None``, unless the value was set here (a write through the
+  device, held as a BLISS process holds what it set, until a newer value comes). So a BLISS
+  session never gets from us a value that its own processes let go: when the last holder
+  closes or dies, the data is gone, as without us.
+- **Liveness of mirrors.** A mirror notices that nobody holds its channel any more, to show
+  it: the bus reports subscriber counts (``PUBSUB NUMSUB``, every discovery period); when a
+  channel's count drops, or only we are left, or a value came from a process that may not
+  hold it (a plain publish), the holders are asked again, and a query that every other
+  subscriber answers without a value means nobody holds it (:attr:`ChannelRecord.abandoned`).
 - **Ask again.** When answers are late (a counted holder died mid-query), once; when another
   process joins a channel we have no value for (it will hold its default once its own query is
-  over), ``ASK_AGAIN_AFTER_A_NEWCOMER`` later; and for ``REJOIN_WINDOW`` after we (re)connect,
-  even if we hold a value (a process rejoining after the same Redis restart may hold a newer
-  one). Asking again uses query ids that are not uuid4s, so that nobody takes them for a
-  newcomer: two mirrors would otherwise ask each other for ever.
+  over), ``ASK_AGAIN_AFTER_A_NEWCOMER`` later; a mirror asks a newcomer even if it has a value
+  (the newcomer's default is newer than what a dead session left); and for ``REJOIN_WINDOW``
+  after we (re)connect, even if we hold a value (a process rejoining after the same Redis
+  restart may hold a newer one). Asking again uses query ids that are not uuid4s, so that nobody
+  takes them for a newcomer: two mirrors would otherwise ask each other for ever.
 - **Trust.** A held value naming classes outside ``trusted_modules`` is answered as not held:
   BLISS would import and run those classes when decoding it.
 - **Unsent values.** A value set while Redis is unreachable is published after reconnecting
@@ -59,6 +69,7 @@ __all__ = [
     "ChannelProtocol",
     "ChannelRecord",
     "Deliver",
+    "HoldersChanged",
     "Instant",
     "Publish",
     "QueryProgress",
@@ -122,6 +133,10 @@ class ChannelRecord:
     default: Any = None
     held: ValueMessage | None = None
     nobody_holds: bool = False  # every holder answered, none with a value
+    # MIRROR: when nobody held the channel any more (wall), the held value being the last one.
+    abandoned: float | None = None
+    local: bool = False  # MIRROR: the held value was set here (and is offered to others)
+    subscribers: int | None = None  # MIRROR: the last subscriber count the bus reported
     query: QueryProgress | None = None
     needs_query: bool = False
     closed: bool = False
@@ -138,6 +153,12 @@ class ChannelRecord:
     def settled(self) -> bool:
         """Whether the first value is known: held, or every holder answered without one."""
         return self.held is not None or self.nobody_holds
+
+    @property
+    def live(self) -> bool:
+        """Whether a process holds the value now (some process set or answered it, and no
+        check since found nobody holding it)."""
+        return self.held is not None and not self.nobody_holds
 
     def wants_value(self) -> bool:
         """Whether asking the holders again could give this channel a value it lacks."""
@@ -163,6 +184,15 @@ class Deliver(NamedTuple):
     message: ValueMessage
 
 
+class HoldersChanged(NamedTuple):
+    """Whether anyone holds the (mirror) channel of ``record`` changed without a new value:
+    nobody holds it (a first query answered without a value, or the last holder gone:
+    :attr:`ChannelRecord.abandoned` says when), or a holder answered again with the value
+    already shown."""
+
+    record: ChannelRecord
+
+
 class Undecodable(NamedTuple):
     """A message of ``size`` bytes on channel ``name`` was dropped as undecodable."""
 
@@ -171,7 +201,7 @@ class Undecodable(NamedTuple):
     error: str
 
 
-Action = Publish | Deliver | Undecodable
+Action = Publish | Deliver | HoldersChanged | Undecodable
 Command = tuple[Any, ...]
 
 
@@ -242,8 +272,8 @@ class ChannelProtocol:
         self._own_query_ids: set[str] = set()
         self._deadlines: list[tuple[float, str]] = []  # (monotonic, query id)
         self._ask_again_at: list[tuple[float, str]] = []  # (monotonic, channel name)
-        # channel name -> (retries so far, ask even if a value is held)
-        self._asking_again: dict[str, tuple[int, bool]] = {}
+        # channel name -> (retries so far, ask even if a value is held, when: monotonic)
+        self._asking_again: dict[str, tuple[int, bool, float]] = {}
         self._connected_at = -math.inf
         self._warn = RateLimitedWarnings(log)
 
@@ -302,6 +332,9 @@ class ChannelProtocol:
         record.held = message
         record.needs_query = False
         record.seq += 1
+        record.local = True
+        record.nobody_holds = False
+        record.abandoned = None
         return message
 
     def post(self, record: ChannelRecord, event: Any) -> None:
@@ -357,6 +390,7 @@ class ChannelProtocol:
         self._asking_again.clear()
         for record in self._records.values():
             record.needs_query = record.role is not Role.EVENTS
+            record.subscribers = None  # everyone is resubscribing: counts start again
         names = [self._records[n].wire_name for n in sorted(self._records)]
         return [
             ("SUBSCRIBE", *names[start : start + SUBSCRIBE_CHUNK])
@@ -393,7 +427,7 @@ class ChannelProtocol:
             return self._undecodable(name, data, exc, now)
         if type(message) is ValueMessage:
             self.stats.values += 1
-            return self._take(record, message)
+            return self._take(record, message, now, answered=False)
         if type(message) is Query:
             return self._answer(record, raw_name, name, message, now)
         if type(message) is Reply:
@@ -428,13 +462,34 @@ class ChannelProtocol:
             if query.retries == 0:  # a holder may have died meanwhile: ask once more
                 self._ask_again(query.name, 0.0, now, retries=1)
         while self._ask_again_at and self._ask_again_at[0][0] <= now.monotonic:
-            _, name = heapq.heappop(self._ask_again_at)
-            retries, even_if_held = self._asking_again.pop(name, (0, False))
+            when, name = heapq.heappop(self._ask_again_at)
+            pending = self._asking_again.get(name)
+            if pending is None or pending[2] != when:
+                continue  # superseded by an earlier time (see _ask_again)
+            retries, even_if_held, _ = self._asking_again.pop(name)
             record = self._records.get(name)
             if record is None or record.closed:
                 continue
             if record.wants_value() or (even_if_held and record.role is not Role.EVENTS):
                 actions.append(self._start_query(record, now, retries, again=True))
+        return actions
+
+    def subscribers_seen(self, counts: dict[str, int], now: Instant) -> list[Action]:
+        """The subscriber counts of mirror channels, as ``PUBSUB NUMSUB`` gave them: a channel
+        whose count dropped is asked again (a holder may have gone), one whose only subscriber
+        is us is held by nobody (no need to ask). Returns the queries to publish."""
+        actions: list[Action] = []
+        for name, count in counts.items():
+            record = self._records.get(name)
+            if record is None or record.role is not Role.MIRROR or count < 1:
+                continue  # not ours, or not subscribed yet (count 0)
+            before, record.subscribers = record.subscribers, count
+            if record.local or not record.live:
+                continue
+            if count == 1:
+                actions += self._nobody_holds(record, now)
+            elif before is not None and count < before and name not in self._asking_again:
+                actions.append(self._start_query(record, now, again=True))
         return actions
 
     def next_timer(self) -> float | None:
@@ -459,7 +514,11 @@ class ChannelProtocol:
         )
         return [Undecodable(name, len(data), str(exc))]
 
-    def _take(self, record: ChannelRecord | None, message: ValueMessage) -> list[Action]:
+    def _take(
+        self, record: ChannelRecord | None, message: ValueMessage, now: Instant, answered: bool
+    ) -> list[Action]:
+        """A value of another process (``answered``: in a reply, so it holds it), or ours
+        coming back from a plain publish."""
         if record is None or record.closed:
             return []
         if record.role is not Role.EVENTS:
@@ -467,6 +526,14 @@ class ChannelProtocol:
                 return []
             record.held = message
             record.sent_seq = record.seq  # anything we had not sent yet is now obsolete
+            record.local = False
+            if record.nobody_holds:
+                record.nobody_holds = False
+                record.abandoned = None
+                if record.role is Role.MIRROR and not answered:
+                    # Published by whom? A plain publish (clear_cache, a stop request) holds
+                    # nothing: ask who holds it now.
+                    self._ask_again(record.name, ASK_AGAIN_AFTER_A_NEWCOMER, now, even_if_held=True)
         return [Deliver(record, message)]
 
     def _answer(
@@ -487,10 +554,14 @@ class ChannelProtocol:
                     # Someone starts holding this channel: it will have a value (its default,
                     # which BLISS doesn't publish) once its own query is over. Ask it then.
                     self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER, now)
-                elif now.monotonic - self._connected_at < REJOIN_WINDOW:
+                elif (record.role is Role.MIRROR and not record.local) or (
+                    now.monotonic - self._connected_at < REJOIN_WINDOW
+                ):
                     self._ask_again(name, ASK_AGAIN_AFTER_A_NEWCOMER, now, even_if_held=True)
             if record.role is Role.EVENTS:
                 held = encode_value(record.sender_id, now.wall, [])
+            elif record.role is Role.MIRROR and not record.local:
+                held = None  # shown here, never offered (see "Mirrors are invisible")
             else:
                 held = record.held
         if held is not None and not self._may_resend(name, held, now):
@@ -511,7 +582,13 @@ class ChannelProtocol:
         actions: list[Action] = []
         if reply.value is not None:
             query.got_value = True
-            actions += self._take(self._records.get(query.name), reply.value)
+            record = self._records.get(query.name)
+            actions += self._take(record, reply.value, now, answered=True)
+            if not actions and record is not None and record.nobody_holds and record.held:
+                # Held again, the value unchanged (a holder back after a Redis restart).
+                record.nobody_holds = False
+                record.abandoned = None
+                actions.append(HoldersChanged(record))
         return actions + self._check_query(query, now)
 
     def _may_resend(self, name: str, held: ValueMessage, now: Instant) -> bool:
@@ -549,12 +626,25 @@ class ChannelProtocol:
             return []
         # Nobody holds a value: the channel starts from its default, as in BLISS.
         if record.role is Role.MIRROR:
-            record.nobody_holds = True
-            return []
+            return self._nobody_holds(record, now)
         if record.held is not None or record.closed:
             return []
         record.held = encode_value(record.sender_id, now.wall, record.default)
         return [Deliver(record, record.held)]
+
+    def _nobody_holds(self, record: ChannelRecord, now: Instant) -> list[Action]:
+        if record.local or record.nobody_holds:
+            return []
+        rejoining = REJOIN_WINDOW - (now.monotonic - self._connected_at)
+        if rejoining > 0 and record.held is not None:
+            # Just (re)connected: its holders may not have resubscribed yet (a Redis restart
+            # cuts everyone). Ask once they had the time to, before saying nobody holds it.
+            self._ask_again(record.name, rejoining, now, even_if_held=True)
+            return []
+        record.nobody_holds = True
+        if record.held is not None:
+            record.abandoned = now.wall
+        return [HoldersChanged(record)]
 
     def _ask_again(
         self,
@@ -565,10 +655,14 @@ class ChannelProtocol:
         even_if_held: bool = False,
     ) -> None:
         """Query channel ``name`` again in ``delay`` seconds if it still has no value (or
-        anyway, ``even_if_held``)."""
+        anyway, ``even_if_held``); one question at a time, at the earliest time asked for."""
+        when = now.monotonic + delay
         pending = self._asking_again.get(name)
-        if pending is None:
-            heapq.heappush(self._ask_again_at, (now.monotonic + delay, name))
-            self._asking_again[name] = (retries, even_if_held)
-        elif even_if_held:
-            self._asking_again[name] = (pending[0], True)
+        if pending is not None:
+            retries = pending[0]
+            even_if_held = even_if_held or pending[1]
+            if pending[2] <= when:
+                self._asking_again[name] = (retries, even_if_held, pending[2])
+                return
+        heapq.heappush(self._ask_again_at, (when, name))
+        self._asking_again[name] = (retries, even_if_held, when)

@@ -85,7 +85,14 @@ ROWS = [
         "type=state",
         CmdArgType.DevState,
         AttrDataFormat.SCALAR,
-        DevState.FAULT,
+        DevState.DISABLE,
+    ),
+    (
+        axis_state("READY", "LIMPOS"),
+        "type=state",
+        CmdArgType.DevState,
+        AttrDataFormat.SCALAR,
+        DevState.ALARM,
     ),
     (shutter("Open"), "", CmdArgType.DevString, AttrDataFormat.SCALAR, "Open"),
     (

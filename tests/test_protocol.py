@@ -18,6 +18,7 @@ from tango_channels.protocol import (
     ChannelProtocol,
     ChannelRecord,
     Deliver,
+    HoldersChanged,
     Instant,
     Publish,
     Role,
@@ -261,9 +262,10 @@ def test_after_reconnecting_a_process_rejoining_is_asked_again_even_when_we_hold
     after, asked
 ):
     """A Redis restart cuts everyone: a holder rejoining soon after us may hold a value newer
-    than ours (set while we were away). Long after, a newcomer only has its default."""
+    than ours (set while we were away). Long after, a newcomer only has its default. (A
+    mirror asks every newcomer: see the mirror tests below.)"""
     us = Peer()
-    record = us.open(Role.MIRROR)
+    record = us.open(Role.HOLDER)
     query = us.join(subscribers=2)
     us.receive(encode_reply(NAME, query.id, encode_value(BLISS, us.clock.wall, 1.0)))
     assert record.held is not None
@@ -299,3 +301,109 @@ def test_after_reconnecting_every_channel_asks_again_and_keeps_its_value_until_a
     assert delivered(us.receive(encode_reply(NAME, query.id, older))) == []
     newer = encode_value("4343", 101.0, "changed meanwhile")
     assert delivered(us.receive(encode_reply(NAME, query.id, newer))) == ["changed meanwhile"]
+
+
+# ------------------------------------------------------------------------ mirrors
+def mirror_holding(value: Any, subscribers: int = 2) -> tuple[Peer, ChannelRecord]:
+    """A mirror that got ``value`` from a BLISS holder, with ``subscribers`` counted."""
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    query = us.join(subscribers=subscribers)
+    us.receive(encode_reply(NAME, query.id, encode_value(BLISS, us.clock.wall - 1, value)))
+    us.protocol.subscribers_seen({NAME: subscribers}, us.clock.now())
+    us.clock.advance(REJOIN_WINDOW)  # long after connecting
+    assert record.live
+    return us, record
+
+
+def nobody_holds(actions: list[Any]) -> bool:
+    return any(isinstance(a, HoldersChanged) for a in actions)
+
+
+def test_a_mirror_answers_no_one_with_a_value_it_only_shows():
+    """A BLISS session starting later gets from us only what we set ourselves."""
+    us, record = mirror_holding("MOVING")
+    (reply,) = replies(us.receive(encode_query(NAME, NEWCOMER_QUERY)))
+    assert reply.value is None
+    us.protocol.set_value(record, "written here", us.clock.now())
+    (reply,) = replies(us.receive(encode_query(NAME, "1123456789ab4def8123456789abcdef")))
+    assert reply.value is not None and reply.value.value == "written here"
+    us.receive(value_from(BLISS, us.clock.wall + 1, "newer, from BLISS"))
+    (reply,) = replies(us.receive(encode_query(NAME, "2123456789ab4def8123456789abcdef")))
+    assert reply.value is None  # not ours any more
+
+
+def test_when_only_we_are_left_on_a_channel_nobody_holds_it_since_then():
+    us, record = mirror_holding("MOVING")
+    us.clock.advance(3)
+    assert nobody_holds(us.protocol.subscribers_seen({NAME: 1}, us.clock.now()))
+    assert not record.live and record.abandoned == us.clock.wall
+    assert record.held is not None and record.held.value == "MOVING"  # the last value, shown
+
+
+def test_a_subscriber_gone_makes_the_mirror_ask_who_still_holds_the_channel():
+    us, record = mirror_holding("MOVING", subscribers=3)
+    (query,) = queries(us.protocol.subscribers_seen({NAME: 2}, us.clock.now()))
+    assert not is_join(query.id)
+    us.protocol.published(query.id, 2, us.clock.now())
+    assert nobody_holds(us.receive(encode_reply(NAME, query.id, None)))
+    assert not record.live
+
+    us, record = mirror_holding("READY", subscribers=3)
+    (query,) = queries(us.protocol.subscribers_seen({NAME: 2}, us.clock.now()))
+    us.protocol.published(query.id, 2, us.clock.now())
+    still = encode_value(BLISS, us.clock.wall - 1, "READY")
+    assert not nobody_holds(us.receive(encode_reply(NAME, query.id, still)))
+    assert record.live
+
+
+def test_a_new_session_s_default_replaces_what_a_killed_session_left():
+    """Killed mid-move, a session leaves MOVING; the next one starts from its own default and
+    publishes nothing: the mirror asks it, and shows that, not the dead session's MOVING."""
+    us, record = mirror_holding("MOVING")
+    us.receive(encode_query(NAME, NEWCOMER_QUERY))
+    (again,) = queries(us.tick(ASK_AGAIN_AFTER_A_NEWCOMER))
+    us.protocol.published(again.id, 2, us.clock.now())
+    default = encode_value("5151", us.clock.wall, None)
+    assert delivered(us.receive(encode_reply(NAME, again.id, default))) == [None]
+    assert record.live and record.held is not None and record.held.sender_id == "5151"
+
+
+def test_a_value_published_by_a_process_holding_nothing_is_checked():
+    """clear_cache of an object nobody holds publishes its default: nobody holds it after."""
+    us, record = mirror_holding("old")
+    us.protocol.subscribers_seen({NAME: 1}, us.clock.now())
+    assert not record.live
+    assert delivered(us.receive(value_from("6262", us.clock.wall, "cleared"))) == ["cleared"]
+    assert record.live
+    (check,) = queries(us.tick(ASK_AGAIN_AFTER_A_NEWCOMER))
+    assert nobody_holds(us.protocol.published(check.id, 1, us.clock.now()))
+    assert not record.live and record.held is not None and record.held.value == "cleared"
+
+
+def test_a_value_written_here_is_held_here_whoever_else_goes():
+    us, record = mirror_holding("anything")
+    us.protocol.set_value(record, "written", us.clock.now())
+    assert not nobody_holds(us.protocol.subscribers_seen({NAME: 1}, us.clock.now()))
+    assert record.live
+
+
+def test_right_after_a_redis_restart_a_holder_not_back_yet_is_not_said_gone():
+    """A Redis restart cuts everyone: the holders come back at their own pace (up to their
+    backoff). Until REJOIN_WINDOW has passed, nobody answering is asked again later."""
+    us, record = mirror_holding("READY")
+    query = us.join(subscribers=1)  # we are back first
+    assert not record.nobody_holds and record.live
+    assert queries(us.tick(REJOIN_WINDOW / 2)) == []
+    us.receive(encode_query(NAME, NEWCOMER_QUERY))  # the holder is back, and asks
+    (again,) = queries(us.tick(ASK_AGAIN_AFTER_A_NEWCOMER))
+    us.protocol.published(again.id, 2, us.clock.now())
+    same = encode_value(BLISS, record.held.timestamp, "READY")
+    assert not nobody_holds(us.receive(encode_reply(NAME, again.id, same)))
+    assert record.live and query.id != again.id
+
+    us, record = mirror_holding("MOVING")
+    us.join(subscribers=1)  # back, and the holder never comes back (it died meanwhile)
+    (late,) = queries(us.tick(REJOIN_WINDOW))
+    assert nobody_holds(us.protocol.published(late.id, 1, us.clock.now()))
+    assert not record.live

@@ -1,19 +1,43 @@
-"""BLISS axes as their channels show them: ``AxisState`` values, read and made.
+"""BLISS axes as their channels and settings show them.
 
-A BLISS axis publishes its state on ``axis.<name>.state`` as a
+A BLISS axis ``<n>`` (``bliss/common/axis/axis.py``, ``bliss/common/motor_settings.py`` in
+BLISS 2.4) publishes one channel ``axis.<n>.<setting>`` per setting (:data:`AXIS_SETTINGS`), and
+persists every setting but ``state`` in the Redis hash ``axis.<n>`` (values written with
+``str()``, ``None`` as ``"None"``: see :mod:`tango_channels.bridge.settings`). Its state is a
 ``bliss.common.axis.state.AxisState``, which we keep as an
-:class:`~tango_channels.wire.opaque.Opaque` (its class is BLISS's, never imported here). Its
-pickled state is ``{"_current_states": [names], "_state_desc": {name: description}}``; one
+:class:`~tango_channels.wire.opaque.Opaque` (its class is BLISS's, never imported here): its
+pickled state is ``{"_current_states": [names], "_state_desc": {name: description}}``, and one
 value may hold several states (``READY`` and ``LIMPOS``).
+
+What BLISS does with what it receives on those channels decides what we may write: a state
+containing MOVING marks the axis as moving in every session, and any other setting is only an
+event there (the controller and ``axis.velocity`` keep reading the hash). So a value written on
+an axis setting channel would lie: :func:`axis_setting_of` lets the device refuse such writes.
+A move started by another process is stopped by setting ``axis.<n>.move_stop`` to True
+(``Axis.stop``, ``Axis._external_stop``).
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from ..wire.opaque import Opaque, opaque_class
+from .sample import Quality
 
-__all__ = ["STANDARD_STATES", "axis_state", "axis_state_names", "is_axis_state"]
+__all__ = [
+    "AXIS_SETTINGS",
+    "STANDARD_STATES",
+    "AxisSetting",
+    "axis_setting_of",
+    "axis_state",
+    "axis_state_names",
+    "device_state",
+    "is_axis_state",
+    "move_stop_channel",
+    "position_quality",
+]
 
 #: BLISS 2.4's standard axis states and their descriptions (``AxisState._STANDARD_STATES``).
 STANDARD_STATES = {
@@ -30,6 +54,58 @@ STANDARD_STATES = {
 _AxisState = opaque_class("bliss.common.axis.state", "AxisState")
 
 
+@dataclass(frozen=True)
+class AxisSetting:
+    """One setting of a BLISS axis: its channel ``axis.<n>.<name>``, the ``type=`` it has
+    (BLISS's ``convert_func``), whether BLISS persists it in the hash (and we show it from
+    there when no session runs), and its unit as a function of the axis unit ``u``."""
+
+    name: str
+    kind: str
+    persisted: bool
+    unit: str = ""  # "{u}", "{u}/s", "{u}/s2" or a fixed unit
+
+
+#: The settings an axis exposes, in attribute order. ``state`` is not persisted; BLISS persists
+#: ``_set_position`` but it is the last target, meaningless once no session runs.
+AXIS_SETTINGS = (
+    AxisSetting("position", "float", True, "{u}"),
+    AxisSetting("dial_position", "float", True, "{u}"),
+    AxisSetting("state", "state", False),
+    AxisSetting("velocity", "float", True, "{u}/s"),
+    AxisSetting("acceleration", "float", True, "{u}/s2"),
+    AxisSetting("low_limit", "float", True, "{u}"),
+    AxisSetting("high_limit", "float", True, "{u}"),
+    AxisSetting("offset", "float", True, "{u}"),
+    AxisSetting("sign", "int", True),
+    AxisSetting("backlash", "float", True, "{u}"),
+    AxisSetting("steps_per_unit", "float", True, "steps/{u}"),
+    AxisSetting("jog_velocity", "float", True, "{u}/s"),
+    AxisSetting("_set_position", "float", False, "{u}"),
+)
+# Settings BLISS has besides those we expose: writing them would lie just the same.
+_OTHER_SETTINGS = ("velocity_low_limit", "velocity_high_limit")
+_SETTING_CHANNEL = re.compile(
+    r"axis\.(?P<axis>[^.]+)\.(?P<setting>"
+    + "|".join(re.escape(s.name) for s in AXIS_SETTINGS)
+    + "|"
+    + "|".join(_OTHER_SETTINGS)
+    + r")"
+)
+
+
+def axis_setting_of(channel: str) -> str | None:
+    """The setting a channel name is of a BLISS axis (``axis.roby.velocity`` -> "velocity"),
+    or None."""
+    match = _SETTING_CHANNEL.fullmatch(channel)
+    return match["setting"] if match else None
+
+
+def move_stop_channel(axis: str) -> str:
+    return f"axis.{axis}.move_stop"
+
+
+# ------------------------------------------------------------------------ AxisState
 def is_axis_state(value: Any) -> bool:
     return (
         isinstance(value, Opaque)
@@ -48,3 +124,37 @@ def axis_state(*names: str) -> Opaque:
     state = _AxisState()
     state.state = {"_current_states": list(names), "_state_desc": dict(STANDARD_STATES)}
     return state
+
+
+#: Axis states, by priority, and the Tango device state each shows as; none of them: UNKNOWN.
+_DEVICE_STATES = (
+    ("FAULT", "FAULT"),
+    ("DISABLED", "DISABLE"),
+    ("OFF", "OFF"),
+    ("MOVING", "MOVING"),
+    ("LIMPOS", "ALARM"),
+    ("LIMNEG", "ALARM"),
+    ("READY", "ON"),
+)
+
+
+def device_state(names: list[str]) -> str:
+    """The Tango state name of an axis in the states ``names``: READY -> ON, MOVING, LIMPOS or
+    LIMNEG -> ALARM, FAULT, OFF, DISABLED -> DISABLE, other -> UNKNOWN. Several states: the
+    first of FAULT, DISABLED, OFF, MOVING, a limit, READY (``READY LIMPOS`` is ALARM)."""
+    for axis_state_name, tango_state in _DEVICE_STATES:
+        if axis_state_name in names:
+            return tango_state
+    return "UNKNOWN"
+
+
+def position_quality(names: list[str] | None) -> Quality:
+    """The quality of an axis position, as Tango motors give it: CHANGING while MOVING, ALARM
+    on a limit switch or FAULT, VALID otherwise (no state known included)."""
+    if not names:
+        return Quality.VALID
+    if "MOVING" in names:
+        return Quality.CHANGING
+    if "FAULT" in names or "LIMPOS" in names or "LIMNEG" in names:
+        return Quality.ALARM
+    return Quality.VALID

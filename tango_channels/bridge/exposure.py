@@ -1,197 +1,199 @@
-"""Channels exposed as named, typed samples: everything the Tango device needs, minus Tango.
+"""Channels and axes exposed as named, typed samples: everything the Tango device needs, minus
+Tango.
 
-:class:`Exposure` is the device's component manager. Given a :class:`~tango_channels.bus.Bus`
-and the ``Channels`` lines, it opens one *mirror* channel per configured name (it reflects what
-BLISS processes hold and never makes a value up), finds the live channels that globs match
-(``PUBSUB CHANNELS``, now and every ``discovery_period`` seconds), decides each channel's
-:class:`~tango_channels.bridge.kinds.Kind` (from ``type=`` or its first value), names its attribute
-(:mod:`tango_channels.bridge.naming`) and keeps its latest :class:`Sample`. It tells a
-:class:`Listener` (the device) what to create and what to publish.
+:class:`Exposure` is the device's component manager. Given a
+:class:`~tango_channels.bus.Bus`, the ``Channels`` lines and the ``Axes`` lines, it follows one
+*mirror* channel per BLISS channel (it shows what BLISS processes hold and offers none of it),
+finds the channels that globs match and the axes that axis globs match (live channels, and the
+settings hashes BLISS persists), decides each attribute's
+:class:`~tango_channels.bridge.kinds.Kind` (from ``type=`` or the first value), names it
+(:mod:`tango_channels.bridge.naming`) and computes its samples
+(:mod:`tango_channels.bridge.views`). The device takes what changed with :meth:`take_changes`.
 
-Threads: samples are computed and published in the bus reader, once per batch of messages,
-so that only the latest value of a channel is published when values come faster than they can
-be forwarded. Writes and ``clear_cache`` publish from the caller's thread. New channels can be
-exposed from the reader (first value), the discovery thread (typed globs) or the caller
-(``add_line``). The listener's methods are called outside of this object's lock.
+Threads
+-------
+- The **bus reader** runs the mirror channels' callbacks: a new value, or nobody holding a
+  channel any more, becomes a new sample of each view of that channel, queued for the publisher
+  under the lock (never waiting for anything); :attr:`Exposure.changed` is then set.
+- One **survey** thread, every ``discovery_period``: one pipelined round trip asks Redis which
+  channels the globs match and how many subscribers every followed channel has (the bus then
+  asks who holds a channel whose count dropped: see :mod:`tango_channels.protocol`); every
+  ``settings_period``, one round trip fetches the settings fields that views fall back on; every
+  ``AXIS_SCAN_PERIOD``, ``SCAN`` (never ``KEYS``) looks for axes known only by their hash.
+- The device's **publisher** thread calls :meth:`Exposure.take_changes`: new views to make
+  attributes for, and the samples to push, in order.
+- Commands (``add_line``, ``remove``, ``write``, ``clear_cache``, ``stop_axes``) run in the
+  caller's thread. The lock is held for work in memory only, never across I/O.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ..bus import Bus, ConnectionState
 from ..channel import Channel
-from ..wire.messages import ValueMessage
-from .kinds import Kind, Mismatch, infer_kind
-from .lines import ChannelSpec, LineError, parse_line, parse_lines
+from .axes import AXIS_SETTINGS, axis_state_names, is_axis_state, move_stop_channel
+from .kinds import Kind, infer_kind, parse_kind
+from .lines import (
+    AxisSpec,
+    ChannelSpec,
+    LineError,
+    parse_axis_lines,
+    parse_line,
+    parse_lines,
+    refused_write,
+)
 from .naming import AttributeNamer, NameTaken
+from .sample import Sample
+from .settings import SettingSource, SettingsPoll
+from .views import Role, View, Watch, kind_of, sample_of
 
-__all__ = ["Exposed", "Exposure", "Listener", "Sample"]
+__all__ = ["Changes", "Exposure"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Sample:
-    """What an attribute shows: a value of its kind, the source timestamp, and whether to
-    trust it. ``error`` (a value that doesn't fit, an undecodable message) is an error for
-    readers; ``note`` says why a sample without error is not valid (no value yet, the value is
-    None, Redis unreachable); ``missing`` marks "no value yet", which readers are told."""
-
-    value: Any
-    timestamp: float
-    valid: bool
-    error: str | None = None
-    note: str | None = None
-    missing: bool = False
+#: Samples of one view taken at once beyond which only the latest is pushed: the device is
+#: not keeping up with that channel, and the latest value is what matters.
+MAX_BURST = 8
+AXIS_SCAN_PERIOD = 30.0  # seconds between two SCANs for axes known only by their hash
+_SCAN_COUNT = 1000
 
 
-class Exposed:
-    """One channel and the attribute that shows it."""
+@dataclass
+class Changes:
+    """What the publisher has to do: make attributes for ``new`` views, push ``samples`` (per
+    view, in order), and count ``coalesced`` values (superseded before they could be pushed)."""
 
-    def __init__(self, exposure: Exposure, name: str, spec: ChannelSpec) -> None:
-        self.name = name
-        self.spec = spec
-        self.kind: Kind | None = spec.kind
-        self.attribute: str | None = None
-        self.decode_error: str | None = None
-        self.sample = Sample(None, time.time(), False, note="no value yet")
-        self.shown = False  # its attribute exists: the listener has exposed it
-        self._exposure = exposure
-        # The callback goes in with the channel: the first value can come back (in the reader)
-        # before the constructor returns, and nothing would mark it to be shown.
-        self.channel = Channel(name, bus=exposure.bus, mirror=True, callback=self.on_value)
-
-    @property
-    def writable(self) -> bool:
-        return self.spec.writable
-
-    def on_value(self, value: Any) -> None:
-        # Callbacks of received values run in the reader; local sets are published by the
-        # method that made them (write, clear_cache), in their own thread.
-        if self._exposure.bus.in_reader():
-            self.decode_error = None
-            self._exposure._dirty.add(self.name)
-
-    def __repr__(self) -> str:
-        return f"<Exposed {self.name!r} as {self.attribute} ({self.kind})>"
-
-
-class Listener(Protocol):
-    """What :class:`Exposure` tells its owner (the device)."""
-
-    def expose(self, entries: list[Exposed]) -> None:
-        """Create the attributes of ``entries`` (kind and attribute name are known)."""
-
-    def publish(self, entries: list[Exposed]) -> None:
-        """``entries`` have a new :attr:`Exposed.sample`."""
-
-    def retire(self, entries: list[Exposed]) -> None:
-        """``entries`` are no longer exposed."""
+    new: list[View]
+    samples: list[tuple[View, list[Sample]]]
+    coalesced: int
 
 
 class Exposure:
-    """The channels of one device (see the module docstring)."""
+    """The channels and axes of one device (see the module docstring)."""
 
     def __init__(
         self,
         bus: Bus,
-        listener: Listener,
         reserved_names: list[str],
         known: dict[str, tuple[str, str]] | None = None,
         discovery_period: float = 2.0,
+        settings_period: float = 2.0,
         thread_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.bus = bus
-        self.listener = listener
         self.discovery_period = discovery_period
+        self.settings_period = settings_period
+        self.changed = threading.Event()
         self._thread_context = thread_context or contextlib.nullcontext
         self._lock = threading.RLock()
-        self._entries: dict[str, Exposed] = {}
-        self._by_attribute: dict[str, Exposed] = {}
+        self._watches: dict[str, Watch] = {}
+        self._views: list[View] = []
+        self._by_attribute: dict[str, View] = {}
         self._globs: list[ChannelSpec] = []
+        self._axis_globs: list[AxisSpec] = []
+        self._axes: dict[str, AxisSpec] = {}  # axis name -> the line that exposes it
         self._removed: set[str] = set()  # glob matches removed by hand: not rediscovered
-        # Attributes that already exist (a previous configuration, or channels removed):
-        # channel -> (attribute, kind). Their names stay taken; a channel coming back with
-        # the same kind gets its attribute back.
+        self._refused_globs: set[str] = set()
+        # Attributes that already exist (a previous configuration, or views removed):
+        # view key -> (attribute, kind). Their names stay taken; a view coming back with the
+        # same kind gets its attribute back.
         self._known = dict(known or {})
         self._namer = AttributeNamer([*reserved_names, *(a for a, _ in self._known.values())])
-        self._dirty: set[str] = set()
+        self._new: list[View] = []
+        self._dirty: dict[View, None] = {}  # views with samples to push, in order
+        self._poll = SettingsPoll()
         self.line_errors: list[str] = []
         self.runtime_errors: list[str] = []
         self._stopped = threading.Event()
-        self._discovery: threading.Thread | None = None
-        bus.after_batch(self._flush)
+        self._survey: threading.Thread | None = None
         bus.add_state_listener(self._on_state)
         bus.add_decode_error_listener(self._on_decode_error)
 
     # ------------------------------------------------------------------ set-up
-    def configure(self, lines: list[str]) -> None:
-        """Open every configured channel and start discovering glob matches."""
-        specs, self.line_errors = parse_lines(lines)
-        for spec in specs:
-            if spec.is_glob:
-                self._globs.append(spec)
-        _, refused = self._open_many([(s.pattern, s) for s in specs if not s.is_glob])
-        self.runtime_errors += refused
-        self._discover_once()
-        if self._globs:
-            self._discovery = threading.Thread(
-                target=self._discover_forever, name="tango-channels discovery", daemon=True
-            )
-            self._discovery.start()
+    def configure(self, channel_lines: list[str], axis_lines: list[str] | None = None) -> None:
+        """Open every configured channel and axis, and start surveying Redis."""
+        specs, channel_errors = parse_lines(channel_lines)
+        axes, axis_errors = parse_axis_lines(axis_lines or [])
+        self.line_errors = channel_errors + axis_errors
+        self._globs = [s for s in specs if s.is_glob]
+        self._axis_globs = [a for a in axes if a.is_glob]
+        self.runtime_errors += self._open_channels([(s.pattern, s) for s in specs if not s.is_glob])
+        for axis in axes:
+            if not axis.is_glob:
+                self._open_axis(axis.pattern, axis)
+        self._survey_once(settings=True, axes=True)
+        self._survey = threading.Thread(
+            target=self._survey_forever, name="tango-channels survey", daemon=True
+        )
+        self._survey.start()
 
     def stop(self) -> None:
         """Close every channel; the bus stays open (it belongs to the caller)."""
         self._stopped.set()
-        if self._discovery is not None:
-            self._discovery.join(timeout=5)
+        if self._survey is not None:
+            self._survey.join(timeout=5)
         self.bus.remove_state_listener(self._on_state)
         with self._lock:
-            entries = list(self._entries.values())
-            self._entries.clear()
+            watches = list(self._watches.values())
+            self._watches.clear()
+            self._views.clear()
             self._by_attribute.clear()
-        for entry in entries:
-            entry.channel.close()
+        for watch in watches:
+            watch.channel.close()
 
-    # ------------------------------------------------------------------ queries
-    def entries(self) -> list[Exposed]:
-        """Exposed channels (with an attribute), in channel-name order."""
+    # ------------------------------------------------------------------ what there is
+    def views(self) -> list[View]:
+        """Views with an attribute name, in channel-name order."""
         with self._lock:
-            return sorted((e for e in self._entries.values() if e.attribute), key=lambda e: e.name)
+            return sorted((v for v in self._views if v.attribute), key=lambda v: v.name)
 
-    def pending(self) -> list[Exposed]:
-        """Channels still waiting for a first value to decide their type."""
+    def channel_names(self) -> list[str]:
+        """The channels exposed (those with an attribute), in channel-name order."""
         with self._lock:
-            return sorted(
-                (e for e in self._entries.values() if not e.attribute), key=lambda e: e.name
-            )
+            return sorted({v.name for v in self._views if v.attribute})
+
+    def pending(self) -> list[View]:
+        """Views still waiting for a first value to decide their type."""
+        with self._lock:
+            return sorted((v for v in self._views if not v.attribute), key=lambda v: v.name)
+
+    def by_channel(self, name: str) -> View | None:
+        """The main view of channel ``name`` (its value; an axis state's Tango state)."""
+        watch = self._watches.get(name)
+        return watch.views[0] if watch is not None and watch.views else None
+
+    def by_attribute(self, attribute: str) -> View | None:
+        return self._by_attribute.get(attribute.lower())
+
+    @property
+    def errors(self) -> list[str]:
+        return self.line_errors + self.runtime_errors
 
     def settled(self, names: list[str] | None = None) -> bool:
-        """Whether the channels (all, or ``names``) have their first answer: a value, or
-        nobody holding one."""
+        """Whether the channels (all, or ``names``) have their first answer (a value, or
+        nobody holding one) and, where that gave them a type, their attribute."""
         with self._lock:
-            entries = (
-                [self._entries[n] for n in names if n in self._entries]
+            watches = (
+                [self._watches[n] for n in names if n in self._watches]
                 if names
-                else list(self._entries.values())
+                else list(self._watches.values())
             )
-        return all(self._settled(e) for e in entries)
+            return all(self._settled(w) for w in watches)
 
     @staticmethod
-    def _settled(entry: Exposed) -> bool:
-        # Settled is shown: a channel without type= whose first value came is settled once
-        # the reader has made its attribute (AttributeName answers, reads work).
-        if not entry.channel.settled:
+    def _settled(watch: Watch) -> bool:
+        if not watch.channel.settled:
             return False
-        return entry.shown or (entry.kind is None and _kind_of(entry.channel.held) is None)
+        return all(v.shown or v.kind is None for v in watch.views)
 
     def wait_settled(self, timeout: float, names: list[str] | None = None) -> bool:
         deadline = time.monotonic() + timeout
@@ -201,15 +203,70 @@ class Exposure:
             time.sleep(0.01)
         return True
 
-    def by_channel(self, name: str) -> Exposed | None:
-        return self._entries.get(name)
+    def summary(self) -> list[str]:
+        """Lines for the device's Status: what is shown, what is not, and why."""
+        with self._lock:
+            views = [v for v in self._views if v.attribute]
+            pending = [v for v in self._views if not v.attribute]
+            samples = [(v, v.sample) for v in views if v.sample is not None]
+        lines = [f"{len({v.name for v in views})} channels exposed as attributes"]
+        if pending:
+            lines[0] += (
+                f"; {len(pending)} waiting for a first value to set their type "
+                f"({_names(pending)})"
+            )
+        lines[0] += "."
+        fallback = [v for v, s in samples if s.error is None and _from_settings(v)]
+        if fallback:
+            lines.append(
+                f"{len(fallback)} channels shown from BLISS settings: no session holds them "
+                f"({_names(fallback)})."
+            )
+        absent = [(v, s) for v, s in samples if s.absent and s.error]
+        gone = [(v, s) for v, s in absent if _abandoned(v)]
+        if gone:
+            lines.append(
+                f"{len(gone)} channels not held by any BLISS process "
+                f"({_names([v for v, _ in gone])}): {gone[0][1].error}."
+            )
+        missing = [v for v, _ in absent if not _abandoned(v)]
+        if missing:
+            lines.append(
+                f"{len(missing)} channels have no value yet ({_names(missing)}): "
+                f"{missing[0].watch.channel.why_no_value()}."
+            )
+        errors = [s.error for _, s in samples if s.error and not s.absent]
+        if errors:
+            lines.append(f"{len(errors)} channels with a value error, e.g. {errors[0]}.")
+        return lines
 
-    def by_attribute(self, attribute: str) -> Exposed | None:
-        return self._by_attribute.get(attribute.lower())
+    # ------------------------------------------------------------------ for the publisher
+    def take_changes(self) -> Changes:
+        """What changed since the last call (see :class:`Changes`)."""
+        self.changed.clear()
+        coalesced = 0
+        with self._lock:
+            new, self._new = self._new, []
+            dirty, self._dirty = list(self._dirty), {}
+            samples = []
+            for view in dirty:
+                queued = view.pending
+                coalesced += view.dropped
+                view.dropped = 0
+                if len(queued) > MAX_BURST:
+                    coalesced += len(queued) - 1
+                    taken = [queued[-1]]
+                else:
+                    taken = list(queued)
+                queued.clear()
+                samples.append((view, taken))
+        return Changes(new, samples, coalesced)
 
-    @property
-    def errors(self) -> list[str]:
-        return self.line_errors + self.runtime_errors
+    def shown(self, views: list[View]) -> None:
+        """The publisher made the attributes of ``views``."""
+        with self._lock:
+            for view in views:
+                view.shown = True
 
     # ------------------------------------------------------------------ changes
     def add_line(self, line: str) -> list[str]:
@@ -226,58 +283,68 @@ class Exposure:
                 if any(g.pattern == spec.pattern for g in self._globs):
                     raise LineError(f"{spec.pattern!r} is already configured")
                 self._globs.append(spec)
-            if self._discovery is None:
-                self._discovery = threading.Thread(
-                    target=self._discover_forever, name="tango-channels discovery", daemon=True
-                )
-                self._discovery.start()
-            return self._discover_once([spec])
-        if spec.pattern in self._entries:
+            return self._discover([spec], [])
+        if spec.pattern in self._watches:
             raise LineError(f"channel {spec.pattern!r} is already exposed")
         self._removed.discard(spec.pattern)
-        opened, refused = self._open_many([(spec.pattern, spec)])
+        refused = self._open_channels([(spec.pattern, spec)])
         if refused:  # the caller is told; the device's configuration is still sound
             raise LineError(refused[0])
-        return opened
+        return [spec.pattern]
 
-    def remove(self, name: str) -> list[Exposed]:
-        """Stop exposing channel ``name``, or every channel of glob ``name``."""
+    def remove(self, name: str) -> list[View]:
+        """Stop exposing channel ``name``, every channel of glob ``name``, or axis ``name``."""
         with self._lock:
             globs = [g for g in self._globs if g.pattern == name]
+            axis_globs = [a for a in self._axis_globs if a.pattern == name]
             if globs:
                 self._globs.remove(globs[0])
-                gone = [e for e in self._entries.values() if e.spec is globs[0]]
-            elif name in self._entries:
-                gone = [self._entries[name]]
+                gone = [v for v in self._views if v.spec is globs[0]]
+            elif axis_globs or name in self._axes:
+                if axis_globs:
+                    self._axis_globs.remove(axis_globs[0])
+                axes = {a for a, spec in self._axes.items() if spec.pattern == name}
+                gone = [v for v in self._views if _axis_of(v) in axes]
+                for axis in axes:
+                    del self._axes[axis]
+            elif name in self._watches:
+                gone = list(self._watches[name].views)
             else:
-                raise KeyError(f"no exposed channel or glob {name!r}")
-            for entry in gone:
-                del self._entries[entry.name]
-                if entry.attribute:
-                    self._by_attribute.pop(entry.attribute.lower(), None)
-                    self._known[entry.name] = (entry.attribute, str(entry.kind))
-                if entry.spec.is_glob:
-                    self._removed.add(entry.name)
-        for entry in gone:
-            entry.channel.close()
-        self.listener.retire(gone)
+                raise KeyError(f"no exposed channel, glob or axis {name!r}")
+            watches = {v.watch.name: v.watch for v in gone}
+            for view in gone:
+                self._views.remove(view)
+                if view.attribute:
+                    self._by_attribute.pop(view.attribute.lower(), None)
+                    self._known[view.key] = (view.attribute, str(view.kind))
+                if view.spec.is_glob or view.role is not Role.VALUE:
+                    self._removed.add(view.name)
+            for watch_name in watches:
+                self._watches.pop(watch_name, None)
+        for watch in watches.values():
+            watch.channel.close()
         return gone
 
-    def write(self, entry: Exposed, client_value: Any) -> None:
-        """Publish a value a client wrote; raises ``PermissionError``,
-        :class:`~tango_channels.bridge.kinds.Mismatch` or ``ConnectionError`` saying why not."""
-        if not entry.writable or entry.kind is None:
-            raise PermissionError(f"{entry.name} is read-only (its line has no access=rw)")
-        self._set(entry, entry.kind.from_client(client_value))
+    def write(self, view: View, client_value: Any) -> None:
+        """Publish a value a client wrote (held here as a BLISS process holds what it set);
+        raises ``PermissionError``, :class:`~tango_channels.bridge.kinds.Mismatch` or
+        ``ConnectionError`` saying why not."""
+        if not view.writable or view.kind is None:
+            raise PermissionError(f"{view.name} is read-only (its line has no access=rw)")
+        value = view.kind.from_client(client_value)
+        if not self.bus.connected:
+            raise ConnectionError(self.bus.describe_state())
+        view.watch.channel.value = value
 
-    def clear_cache(self, objects: list[str]) -> int:
+    def clear_cache(self, objects: list[str]) -> list[str]:
         """BLISS's ``clear_cache`` across processes: every ``<object>:*`` channel (exposed, or
         live on the server) gets its configured ``default`` (None if none), for every holder.
-        No objects means every exposed ``object:key`` channel. Returns how many were reset."""
+        No objects means every exposed ``object:key`` channel. The defaults are published, not
+        held here: once the last BLISS holder goes, they are gone. Returns the channels reset."""
         if not self.bus.connected:
             raise ConnectionError(self.bus.describe_state())
         with self._lock:
-            exposed = list(self._entries)
+            exposed = list(self._watches)
         if objects:
             names: set[str] = set()
             for obj in objects:
@@ -286,174 +353,336 @@ class Exposure:
         else:
             names = {n for n in exposed if ":" in n}
         for name in sorted(names):
-            default = self._default_for(name)
-            entry = self._entries.get(name)
-            if entry is not None:
-                self._set(entry, default)
-            else:
-                self.bus.publish(name, default)
-        return len(names)
+            self.bus.publish(name, self._default_for(name))
+        return sorted(names)
 
-    # ------------------------------------------------------------------ internals
-    def _set(self, entry: Exposed, value: Any) -> None:
+    def stop_axes(self, axes: list[str]) -> list[str]:
+        """Ask BLISS to stop the moves of ``axes`` (all the exposed axes that are MOVING if
+        none): ``axis.<n>.move_stop`` set True, as ``Axis.stop`` does for a move started by
+        another process. Published, not held. Returns the axes asked."""
         if not self.bus.connected:
             raise ConnectionError(self.bus.describe_state())
-        entry.channel.value = value
-        if entry.attribute:
-            entry.sample = self._sample(entry)
-            self.listener.publish([entry])
+        if not axes:
+            axes = [a for a in sorted(self._axes) if self._moving(a)]
+        for axis in axes:
+            self.bus.publish(move_stop_channel(axis), True)
+        return axes
+
+    # ------------------------------------------------------------------ internals
+    def _moving(self, axis: str) -> bool:
+        watch = self._watches.get(f"axis.{axis}.state")
+        held = watch.channel.held if watch is not None else None
+        return (
+            held is not None
+            and watch is not None
+            and watch.channel.live
+            and is_axis_state(held.value)
+            and "MOVING" in axis_state_names(held.value)
+        )
 
     def _default_for(self, name: str) -> Any:
-        entry = self._entries.get(name)
-        if entry is not None:
-            return entry.spec.default
+        watch = self._watches.get(name)
+        if watch is not None and watch.views:
+            return watch.views[0].spec.default
         for glob in self._globs:
             if fnmatch.fnmatchcase(name, glob.pattern):
                 return glob.default
         return None
 
-    def _open_many(self, wanted: list[tuple[str, ChannelSpec]]) -> tuple[list[str], list[str]]:
-        """Open channels; those whose kind is known get an attribute at once. Returns the
-        names opened, and why the others were refused."""
-        ready: list[Exposed] = []
-        opened: list[str] = []
+    def _open_channels(self, wanted: list[tuple[str, ChannelSpec]]) -> list[str]:
+        """Open channels with one view each; those whose kind is known are named at once.
+        Returns why the others were refused."""
         refused: list[str] = []
-        with self._lock:
-            for name, spec in sorted(wanted, key=lambda w: w[0]):
-                if name in self._entries:
+        for name, spec in sorted(wanted, key=lambda w: w[0]):
+            if spec.writable and spec.is_glob and (why := refused_write(name)):
+                if spec.pattern not in self._refused_globs:
+                    self._refused_globs.add(spec.pattern)
+                    self.runtime_errors.append(f"{why} (access=rw in {spec.line!r})")
+                spec = dataclasses.replace(spec, writable=False)
+            with self._lock:
+                if name in self._watches:
                     continue
-                entry = Exposed(self, name, spec)
-                known = self._known.get(name)
-                if spec.attr and known is not None and known[0].lower() == spec.attr.lower():
-                    entry.attribute = known[0]  # its own attribute, from before
-                elif spec.attr:
-                    try:
-                        entry.attribute = self._namer.take(spec.attr)
-                    except NameTaken as exc:
-                        refused.append(f"{spec.line!r}: {exc}")
-                        entry.channel.close()
-                        continue
-                self._entries[name] = entry
-                opened.append(name)
-                if entry.kind is not None:
-                    ready.append(entry)
-            self._name(ready)
-            for entry in ready:
-                entry.sample = self._sample(entry)
-        if ready:
-            self.listener.expose(ready)
-            for entry in ready:
-                entry.shown = True
-        return opened, refused
+                view = View(_new_watch(self, name), spec, kind=spec.kind)
+                try:
+                    self._claim_name(view, spec.attr)
+                except NameTaken as exc:
+                    refused.append(f"{spec.line!r}: {exc}")
+                    continue
+                self._follow([view])
+        return refused
 
-    def _name(self, entries: list[Exposed]) -> None:
+    def _open_axis(self, axis: str, spec: AxisSpec) -> None:
+        """Open the channels of BLISS axis ``axis``, a view each (two for its state)."""
+        with self._lock:
+            if axis in self._axes or any(
+                f"axis.{axis}.{s.name}" in self._watches for s in AXIS_SETTINGS
+            ):
+                return
+            self._axes[axis] = spec
+            state: Watch | None = None
+            for setting in AXIS_SETTINGS:
+                name = f"axis.{axis}.{setting.name}"
+                if name in self._removed:
+                    continue
+                channel_spec = _axis_spec(axis, spec, setting.name, setting.kind, setting.unit)
+                if setting.persisted:
+                    channel_spec = dataclasses.replace(
+                        channel_spec, setting=SettingSource(f"axis.{axis}", setting.name)
+                    )
+                views = [View(_new_watch(self, name), channel_spec, kind=channel_spec.kind)]
+                if setting.name == "state":
+                    names_spec = _axis_spec(axis, spec, "state names", "str", "")
+                    views.append(View(views[0].watch, names_spec, Role.STATE_NAMES, Kind("str")))
+                elif setting.name == "position":
+                    views[0].role = Role.POSITION
+                watch = self._follow(views)
+                if setting.name == "state":
+                    state = watch
+            for view in self._views:
+                if view.role is Role.POSITION and _axis_of(view) == axis:
+                    view.state_of_axis = state
+                    if state is not None:
+                        state.dependents.append(view)
+            self._resample(self._watches.get(f"axis.{axis}.position"))
+
+    def _follow(self, views: list[View]) -> Watch:
+        """Follow the channel of ``views`` (caller holds the lock; they share one watch)."""
+        watch = views[0].watch
+        watch.views = views
+        self._watches[watch.name] = watch
+        self._views += views
+        watch.channel = Channel(
+            watch.name,
+            bus=self.bus,
+            mirror=True,
+            callback=watch.on_value,
+            on_holders_changed=watch.on_holders_changed,
+        )
+        self._resample(watch)
+        return watch
+
+    def _claim_name(self, view: View, chosen: str | None) -> None:
+        """Reserve ``attr=`` (caller holds the lock); NameTaken if another has it."""
+        known = self._known.get(view.key)
+        if chosen and known is not None and known[0].lower() == chosen.lower():
+            view.attribute = known[0]  # its own attribute, from before
+        elif chosen:
+            view.attribute = self._namer.take(chosen)
+
+    def _name(self, view: View) -> None:
+        # Caller holds the lock; the view's kind is known.
+        known = self._known.get(view.key)
+        if view.attribute is None and known is not None and known[1] == str(view.kind):
+            view.attribute = known[0]
+        if view.attribute is None:
+            view.attribute = self._namer.assign([view.key])[view.key]
+        self._by_attribute[view.attribute.lower()] = view
+        view.named = True
+        self._new.append(view)
+
+    def _changed(self, watch: Watch, value: bool) -> None:
+        """A mirror channel's callback (in the reader, or in a writer's thread)."""
+        with self._lock:
+            if self._watches.get(watch.name) is not watch:
+                return  # removed meanwhile
+            if value:
+                watch.decode_error = None
+            self._resample(watch)
+            for view in watch.dependents:
+                self._record(view)
+        self.changed.set()
+
+    def _resample(self, watch: Watch | None) -> None:
         # Caller holds the lock.
-        for entry in entries:
-            known = self._known.get(entry.name)
-            if entry.attribute is None and known is not None and known[1] == str(entry.kind):
-                entry.attribute = known[0]
-        unnamed = [e for e in entries if e.attribute is None]
-        names = self._namer.assign(e.name for e in unnamed)
-        for entry in unnamed:
-            entry.attribute = names[entry.name]
-        for entry in entries:
-            assert entry.attribute is not None
-            self._by_attribute[entry.attribute.lower()] = entry
-
-    def _sample(self, entry: Exposed) -> Sample:
-        held = entry.channel.held
-        if held is None:
-            why = entry.channel.why_no_value()
-            return Sample(
-                None,
-                time.time(),
-                False,
-                note=f"channel {entry.name} has no value yet ({why})",
-                missing=True,
-            )
-        if entry.decode_error:
-            return Sample(None, held.timestamp, False, error=entry.decode_error)
-        if held.value is None:
-            return Sample(None, held.timestamp, False, note="the value is None")
-        assert entry.kind is not None
-        try:
-            value = entry.kind.convert(held.value)
-        except Mismatch as exc:
-            return Sample(
-                None,
-                held.timestamp,
-                False,
-                error=f"channel {entry.name}: {exc} (attribute type {entry.kind})",
-            )
-        if not self.bus.connected:
-            return Sample(value, held.timestamp, False, note=self.bus.describe_state())
-        return Sample(value, held.timestamp, True)
-
-    def _flush(self) -> None:
-        """After a batch (in the reader): new samples for the channels that changed."""
-        if not self._dirty:
+        if watch is None:
             return
-        with self._lock:
-            names, self._dirty = self._dirty, set()
-            new, changed = [], []
-            for name in names:
-                entry = self._entries.get(name)
-                if entry is None:
-                    continue
-                if entry.kind is None:
-                    entry.kind = _kind_of(entry.channel.held)
-                    if entry.kind is None:
-                        continue  # None says nothing about the type: wait for a real value
-                    new.append(entry)
-                changed.append(entry)
-            self._name(new)
-            for entry in changed:
-                entry.sample = self._sample(entry)
-        if new:
-            self.listener.expose(new)
-            for entry in new:
-                entry.shown = True
-        self.listener.publish([e for e in changed if e not in new])
+        for view in watch.views:
+            if view.kind is None:
+                view.kind = kind_of(watch.channel.held) or self._persisted_kind(view)
+                if view.kind is None:
+                    continue  # None says nothing about the type: wait for a real value
+            if not view.named:
+                self._name(view)
+            self._record(view)
+
+    def _record(self, view: View) -> None:
+        # Caller holds the lock.
+        if view.kind is None:
+            return
+        persisted = self._poll.get(view.spec.setting) if view.spec.setting else None
+        view.record(
+            sample_of(view, self.bus.connected, persisted, self.bus.describe_state())
+        )
+        self._dirty[view] = None
+
+    def _persisted_kind(self, view: View) -> Kind | None:
+        persisted = self._poll.get(view.spec.setting) if view.spec.setting else None
+        if persisted is None or persisted.value is None:
+            return None
+        return infer_kind(persisted.value)
 
     def _on_state(self, state: ConnectionState, error: str | None) -> None:
         # In the reader: every sample's validity follows the connection.
         with self._lock:
-            self._dirty.update(self._entries)
-        self._flush()
+            for watch in self._watches.values():
+                self._resample(watch)
+        self.changed.set()
 
     def _on_decode_error(self, name: str, message: str) -> None:
-        entry = self._entries.get(name)
-        if entry is not None:
-            entry.decode_error = f"channel {name}: undecodable message dropped ({message})"
-            self._dirty.add(name)
+        watch = self._watches.get(name)
+        if watch is not None:
+            watch.decode_error = f"channel {name}: undecodable message dropped ({message})"
+            self._changed(watch, value=False)
 
-    def _discover_once(self, globs: list[ChannelSpec] | None = None) -> list[str]:
-        if not self.bus.connected:
-            return []
-        wanted = []
-        for glob in globs if globs is not None else list(self._globs):
-            try:
-                live = self.bus.live_channels(glob.pattern)
-            except (ConnectionError, TimeoutError, OSError) as exc:
-                log.warning("discovering %s: %s", glob.pattern, exc)
-                continue
-            wanted += [(n, glob) for n in live if n not in self._entries and n not in self._removed]
-        # Globs take no attr=: nothing they match is refused.
-        return self._open_many(wanted)[0] if wanted else []
-
-    def _discover_forever(self) -> None:
+    # ------------------------------------------------------------------ the survey
+    def _survey_forever(self) -> None:
         with self._thread_context():
-            while not self._stopped.wait(self.discovery_period):
+            next_settings = next_axes = time.monotonic()
+            while not self._stopped.wait(min(self.discovery_period, self.settings_period)):
+                now = time.monotonic()
+                settings, axes = now >= next_settings, now >= next_axes
+                if settings:
+                    next_settings = now + self.settings_period
+                if axes:
+                    next_axes = now + AXIS_SCAN_PERIOD
                 try:
-                    self._discover_once()
+                    self._survey_once(settings, axes)
                 except Exception:
-                    log.exception("glob discovery failed")
+                    log.exception("surveying Redis failed")
+
+    def _survey_once(self, settings: bool, axes: bool) -> None:
+        """Globs, subscriber counts (and settings hashes, axes by their hash)."""
+        if not self.bus.connected:
+            return
+        try:
+            self._discover(list(self._globs), list(self._axis_globs), counts=True)
+            if settings:
+                self._poll_settings()
+            if axes and self._axis_globs:
+                self._scan_axes()
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            log.warning("surveying Redis at %s: %s", self.bus.address, exc)
+
+    def _discover(
+        self, globs: list[ChannelSpec], axis_globs: list[AxisSpec], counts: bool = False
+    ) -> list[str]:
+        """One round trip: the channels of ``globs`` and ``axis_globs`` live now (opened if
+        new), and (``counts``) every followed channel's subscriber count, for the bus."""
+        with self._lock:
+            names = list(self._watches) if counts else []
+        commands: list[tuple[Any, ...]] = [
+            ("PUBSUB", "CHANNELS", g.pattern.encode()) for g in globs
+        ] + [("PUBSUB", "CHANNELS", f"axis.{a.pattern}.*".encode()) for a in axis_globs]
+        if names:
+            commands.append(("PUBSUB", "NUMSUB", *(n.encode() for n in names)))
+        if not commands:
+            return []
+        replies = self.bus.execute(*commands)
+        if names:
+            flat = replies.pop()
+            self.bus.subscribers_seen(
+                {n: int(c) for n, c in zip(names, flat[1::2], strict=True)}
+            )
+        opened = []
+        for glob, live in zip(globs, replies, strict=False):
+            wanted = [
+                (n, glob)
+                for n in (_text(raw) for raw in live)
+                if n not in self._watches and n not in self._removed
+            ]
+            self.runtime_errors += self._open_channels(wanted)
+            opened += [n for n, _ in wanted]
+        for axis_glob, live in zip(axis_globs, replies[len(globs) :], strict=True):
+            for axis in sorted({_text(raw).split(".")[1] for raw in live}):
+                if fnmatch.fnmatchcase(axis, axis_glob.pattern):
+                    self._open_axis(axis, axis_glob)
+        return opened
+
+    def _poll_settings(self) -> None:
+        with self._lock:
+            sources = sorted(
+                {v.spec.setting for v in self._views if v.spec.setting}, key=str
+            )
+        if not sources:
+            return
+        commands = self._poll.commands(sources)
+        replies = self.bus.execute(*commands)
+        with self._lock:
+            changed = set(self._poll.update(replies, time.time()))
+            watches = {v.watch for v in self._views if v.spec.setting in changed}
+            for watch in watches:
+                if not watch.channel.live:
+                    self._resample(watch)
+        if watches:
+            self.changed.set()
+
+    def _scan_axes(self) -> None:
+        """Axes whose settings hash exists, whether or not a session holds them now."""
+        for axis_glob in list(self._axis_globs):
+            cursor = b"0"
+            found: set[str] = set()
+            while True:
+                cursor, keys = self.bus.execute(
+                    (
+                        "SCAN",
+                        cursor,
+                        "MATCH",
+                        f"axis.{axis_glob.pattern}".encode(),
+                        "COUNT",
+                        str(_SCAN_COUNT),
+                        "TYPE",
+                        "hash",
+                    )
+                )[0]
+                found.update(_text(k)[len("axis.") :] for k in keys)
+                if cursor in (b"0", 0, "0"):
+                    break
+            for axis in sorted(found):
+                if "." not in axis and fnmatch.fnmatchcase(axis, axis_glob.pattern):
+                    self._open_axis(axis, axis_glob)
+
+
+def _new_watch(exposure: Exposure, name: str) -> Watch:
+    return Watch(name, on_change=exposure._changed)
+
+
+def _axis_spec(axis: str, spec: AxisSpec, setting: str, kind: str, unit: str) -> ChannelSpec:
+    """The line an ``Axes`` line amounts to for one of the axis's channels."""
+    label = f"{spec.label or axis} {setting.strip('_').replace('_', ' ')}"
+    return ChannelSpec(
+        pattern=f"axis.{axis}.{setting}",
+        line=spec.line,
+        kind=parse_kind(kind),
+        unit=unit.format(u=spec.unit) if spec.unit else "",
+        format=spec.format if kind == "float" else "",
+        label=label,
+        description=f"BLISS axis {axis}: {setting}",
+    )
+
+
+def _axis_of(view: View) -> str | None:
+    parts = view.name.split(".")
+    return parts[1] if len(parts) == 3 and parts[0] == "axis" else None
+
+
+def _from_settings(view: View) -> bool:
+    return view.spec.setting is not None and not view.watch.channel.live
+
+
+def _abandoned(view: View) -> bool:
+    return view.watch.channel.abandoned is not None
+
+
+def _names(views: list[View]) -> str:
+    names = sorted({v.name for v in views})
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
 
 
 def _escape_glob(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
-def _kind_of(held: ValueMessage | None) -> Kind | None:
-    """The kind a channel without type= gets from its value (None: no value says it yet)."""
-    return infer_kind(held.value) if held is not None else None

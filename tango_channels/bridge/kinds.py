@@ -5,13 +5,13 @@ A Tango attribute has one type for its whole life; a channel can carry anything.
 :func:`infer_kind`) and then every value is converted to it (:meth:`Kind.convert`), or
 reported as not fitting: the attribute never silently changes type.
 
-Kinds (the ``type=`` names): ``bool``, ``int`` (64-bit), ``float``, ``str``, ``json`` (any
-value as JSON text, ``repr`` where JSON can't), ``state`` (an ``AxisState`` as a device state
-name), ``enum:<label>,<label>...`` (an enum member, or its value, as a label index),
-``spectrum:<dtype>`` and ``image:<dtype>`` (numpy dtypes, or ``str`` for a spectrum of
-strings). BLISS ``AxisState`` values are ``str`` by default (``"MOVING LIMPOS"``); enum
-members are ``str`` of the value the wire carries (a pickled enum member holds its value, not
-its name).
+Kinds (the ``type=`` names): ``bool``, ``int`` (64-bit), ``float``, ``str``, ``json`` (any value
+as JSON text, ``repr`` where JSON can't), ``state`` (an ``AxisState`` as a Tango device state,
+see :func:`~tango_channels.bridge.axes.device_state`), ``enum:<label>,<label>...`` (an enum
+member, or its value, as a label index), ``spectrum:<dtype>`` and ``image:<dtype>`` (numpy
+dtypes, or ``str`` for a spectrum of strings). BLISS ``AxisState`` values are ``str`` by default
+(``"MOVING LIMPOS"``); enum members are ``str`` of the value the wire carries (a pickled enum
+member holds its value, not its name).
 
 This module knows nothing of Tango; the device maps kinds to Tango types.
 """
@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..wire.opaque import Opaque
-from .axes import axis_state_names, is_axis_state
+from .axes import axis_state_names, device_state, is_axis_state
 
 __all__ = [
-    "AXIS_STATE_TO_DEVICE_STATE",
     "Kind",
     "KindError",
     "Mismatch",
@@ -50,15 +49,6 @@ ARRAY_DTYPES = (
     "float64",
 )
 SIMPLE = ("bool", "int", "float", "str", "json", "state")
-
-#: BLISS axis states (by priority) -> Tango device state names; anything else is FAULT.
-AXIS_STATE_TO_DEVICE_STATE = (
-    ("MOVING", "MOVING"),
-    ("FAULT", "FAULT"),
-    ("OFF", "OFF"),
-    ("READY", "ON"),
-)
-
 
 class KindError(ValueError):
     """A ``type=`` that names no kind."""
@@ -146,10 +136,7 @@ class Kind:
             )
             if names is None:
                 raise self._mismatch(value)
-            for axis_state, device_state in AXIS_STATE_TO_DEVICE_STATE:
-                if axis_state in names:
-                    return device_state
-            return "FAULT"
+            return device_state(names)
         if name == "enum":
             text = str(value.args[0]) if is_enum_member(value) else value
             if isinstance(text, str):
