@@ -32,8 +32,8 @@ from dsconfig.tangodb import SPECIAL_ATTRIBUTE_PROPERTIES
 from tango.server import device_property
 from tango.utils import is_array, seqStr_2_obj
 
-from tango_channels.bridge.lines import parse_lines
-from tango_channels.transport.address import RedisAddress
+from tango_channels.bridge.lines import parse_axis_lines, parse_lines
+from tango_channels.transport.address import RedisAddress, parse_host_port
 from tango_channels_deploy.config import SERVER, devices
 from tango_channels_device.beacon_channels import BeaconChannels
 
@@ -88,12 +88,6 @@ def _each(check_one: Callable[[str], object]) -> Check:
     return check
 
 
-def _host_port(value: str) -> None:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r} is not host:port")
-
-
 def _redis_url(value: str) -> None:
     try:
         RedisAddress.from_url(value)
@@ -101,12 +95,13 @@ def _redis_url(value: str) -> None:
         raise ValueError(f"{value!r} is not a Redis URL: {exc}") from None
 
 
-# Property name -> its check, with the parser the device itself uses. A new line-valued
-# property (``Axes``...) is checked by adding ``"Axes": _lines(parse_axes)`` here.
+# Property name -> its check, with the parser the device itself uses (a new line-valued
+# property is checked by adding its parser here).
 VALUE_CHECKS: dict[str, Check] = {
     "Channels": _lines(parse_lines),
+    "Axes": _lines(parse_axis_lines),
     "RedisUrl": _each(_redis_url),
-    "BeaconHost": _each(_host_port),
+    "BeaconHost": _each(parse_host_port),
 }
 
 

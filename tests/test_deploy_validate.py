@@ -90,6 +90,20 @@ BAD_LINE = "axis.roby.position type=flaot"
             id="two RedisUrl values",
         ),
         pytest.param(
+            {"Axes": ["roby unit=mm", "axis.robz"]},
+            None,
+            "Axes: Axes line 2: 'axis.robz' is not an axis name (roby, rob*) in 'axis.robz'",
+            id="bad Axes line",
+        ),
+        pytest.param(
+            {"Channels": ["axis.roby.velocity type=float access=rw"]},
+            None,
+            "Channels: line 1: axis.roby.velocity is a BLISS axis setting: a value written on "
+            "its channel is only an event in BLISS; change it in BLISS (access=rw in "
+            "'axis.roby.velocity type=float access=rw')",
+            id="write on a BLISS axis setting",
+        ),
+        pytest.param(
             {"BeaconHost": ["beacon-host"]},
             None,
             "BeaconHost: 'beacon-host' is not host:port",

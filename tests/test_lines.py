@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 
 from tango_channels.bridge.kinds import Kind
-from tango_channels.bridge.lines import LineError, parse_line, parse_lines
+from tango_channels.bridge.lines import LineError, parse_axis_lines, parse_line, parse_lines
 from tango_channels.bridge.naming import AttributeNamer, attribute_name
+from tango_channels.bridge.settings import SettingSource
 
 
 def test_a_full_line():
     spec = parse_line(
-        "axis.roby.position type=float access=rw unit=mm format=%.3f "
+        "sample:target_x type=float access=rw unit=mm format=%.3f "
         'label="Roby position" description="the sample x" default=0.5'
     )
-    assert spec.pattern == "axis.roby.position" and spec.kind == Kind("float")
+    assert spec.pattern == "sample:target_x" and spec.kind == Kind("float")
     assert spec.writable and spec.unit == "mm" and spec.format == "%.3f"
     assert spec.label == "Roby position" and spec.description == "the sample x"
     assert spec.default == 0.5 and not spec.is_glob
@@ -50,6 +51,11 @@ def test_defaults_are_json_or_plain_text(text, default):
         ("x unit", "is not key=value"),
         ('"" type=float', "the channel name is empty"),
         ("type=float", "the channel name is missing"),
+        ("axis.roby.velocity access=rw", "is a BLISS axis setting: a value written on its"),
+        ("axis.roby.state type=str access=rw", "is a BLISS axis state"),
+        ("x setting=nofield", "setting= must be <hash key>/<field>"),
+        ("x abs_change=big", "abs_change= must be a number"),
+        ("x archive_period=1.5", "archive_period= must be a whole number"),
     ],
 )
 def test_bad_lines_say_what_is_wrong_and_quote_the_line(line, message):
@@ -79,3 +85,33 @@ def test_collisions_get_suffixes_in_channel_name_order():
     names = namer.assign(["a_b", "A.b", "state", "a.b"])
     assert names == {"A.b": "A_b", "a.b": "a_b_2", "a_b": "a_b_3", "state": "state_2"}
     assert namer.assign(["a.b!"]) == {"a.b!": "a_b_"}
+
+
+def test_settings_and_tango_attribute_properties():
+    spec = parse_line(
+        "axis.roby.position type=float abs_change=0.001 archive_abs_change=0.01 "
+        "archive_period=60000 max_alarm=10 setting=axis.roby/position"
+    )
+    assert spec.setting == SettingSource("axis.roby", "position")
+    assert dict(spec.properties) == {
+        "abs_change": "0.001",
+        "archive_abs_change": "0.01",
+        "archive_period": "60000",
+        "max_alarm": "10",
+    }
+    assert parse_line("axis.roby.move_stop type=bool access=rw").writable  # BLISS's own way
+
+
+def test_axes_lines():
+    specs, errors = parse_axis_lines(
+        ["roby unit=mm format=%.3f label='Sample x'", "rob*", "axis.robz", "roby", "x acces=rw"]
+    )
+    assert [(s.pattern, s.unit, s.format, s.label) for s in specs] == [
+        ("roby", "mm", "%.3f", "Sample x"),
+        ("rob*", "", "", ""),
+    ]
+    assert errors == [
+        "Axes line 3: 'axis.robz' is not an axis name (roby, rob*) in 'axis.robz'",
+        "Axes line 4: 'roby' is already on Axes line 1",
+        "Axes line 5: unknown key 'acces' in 'x acces=rw' (known: unit, format, label)",
+    ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["BeaconError", "RedisAddress", "ask_beacon", "resolve"]
+__all__ = ["BeaconError", "RedisAddress", "ask_beacon", "parse_host_port", "resolve"]
 
 DEFAULT_URL = "redis://localhost:6379/0"
 
@@ -95,16 +95,17 @@ class RedisAddress:
         return self.url
 
 
-def _parse_host_port(text: str, what: str) -> tuple[str, int]:
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``host:port`` (a Beacon address) as its two parts; ValueError saying why not."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"{what} must be host:port, got {text!r}")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not host:port")
     return host, int(port)
 
 
 def ask_beacon(beacon_host: str, timeout: float = 3.0) -> RedisAddress:
     """Ask the Beacon server at ``host:port`` where its Redis server is."""
-    host, port = _parse_host_port(beacon_host, "BEACON_HOST")
+    host, port = parse_host_port(beacon_host)
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(_FRAME.pack(_REDIS_QUERY, 0))

@@ -8,8 +8,15 @@ as they happen.
 
 Values cross as JSON, with tags for what JSON lacks: ``{"__tuple__": [...]}``,
 ``{"__set__": [...]}``, ``{"__bytes__": hex}``, ``{"__ndarray__": {"dtype", "data"}}``,
-``{"__axisstate__": [state names]}`` and ``{"__shutter__": member name}`` (the last two only
-constructible with BLISS). Values are reported by :func:`describe`.
+``{"__axisstate__": [state names]}`` and ``{"__shutter__": member name}``. Values are reported
+by :func:`describe`.
+
+The ``axis*`` commands make the process a BLISS axis as ``bliss/common/motor_settings.py`` and
+``bliss/common/axis/axis.py`` make one (BLISS 2.4): one channel ``axis.<n>.<setting>`` per
+setting, opened with ``self_updates=False`` and set as the axis changes, every setting but
+``state`` persisted in the hash ``axis.<n>`` (``settings.HashSetting`` with BLISS, the same
+bytes with redis-py otherwise), and ``axis.<n>.move_stop`` (default False) stopping a move when
+another process sets it True.
 """
 
 from __future__ import annotations
@@ -36,9 +43,12 @@ import numpy  # noqa: E402
 import redis  # noqa: E402
 
 if options.impl == "bliss":
+    from bliss.common.axis.state import AxisState
+    from bliss.config import settings
     from bliss.config.channels import Cache, Channel, EventChannel, clear_cache
 else:
     from tango_channels import Cache, Channel, EventChannel, clear_cache
+    from tango_channels.bridge.axes import axis_state as AxisState
 
 GEVENT = options.gevent or options.impl == "bliss"
 CLIENT = redis.Redis.from_url(options.redis)
@@ -71,8 +81,6 @@ def build(value):
         spec = value["__ndarray__"]
         return numpy.array(spec["data"], dtype=spec["dtype"])
     if "__axisstate__" in value:
-        from bliss.common.axis.state import AxisState
-
         return AxisState(*value["__axisstate__"])
     if "__shutter__" in value:
         from bliss.common.base_shutter import BaseShutterState
@@ -113,6 +121,93 @@ def describe(value) -> dict:
     cls = type(value)
     path = getattr(value, "class_path", None) or f"{cls.__module__}.{cls.__qualname__}"
     return {"type": path, "value": plain(value), "repr": repr(value)[:200]}
+
+
+# ------------------------------------------------------------------ a BLISS axis
+# BLISS 2.4's ControllerAxisSettings, in its order.
+AXIS_SETTINGS = [
+    "sign",
+    "offset",
+    "backlash",
+    "low_limit",
+    "high_limit",
+    "velocity",
+    "velocity_high_limit",
+    "velocity_low_limit",
+    "jog_velocity",
+    "acceleration",
+    "dial_position",
+    "_set_position",
+    "position",
+    "state",
+    "steps_per_unit",
+]
+
+
+class Axis:
+    """What a BLISS axis puts on Redis (see the module docstring)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.channels = {
+            s: Channel(f"axis.{name}.{s}", self_updates=False, redis=CLIENT) for s in AXIS_SETTINGS
+        }
+        self.stop_requested = False
+        self.moving = False
+        self.stops = 0
+        self._hash = (
+            settings.HashSetting(f"axis.{name}", connection=CLIENT)
+            if options.impl == "bliss"
+            else None
+        )
+        self.move_stop = Channel(
+            f"axis.{name}.move_stop",
+            default_value=False,
+            callback=self._external_stop,
+            self_updates=False,
+            redis=CLIENT,
+        )
+
+    def _external_stop(self, stop) -> None:  # as Axis._external_stop
+        if stop and self.moving:
+            self.stop_requested = True
+
+    def set(self, values: dict) -> None:
+        """AxisSettings.set: persisted ("None" for None) but state, then each channel set."""
+        persisted = {k: "None" if v is None else v for k, v in values.items() if k != "state"}
+        if persisted:
+            if self._hash is not None:
+                self._hash.update(persisted)
+            else:
+                CLIENT.hset(f"axis.{self.name}", mapping={k: str(v) for k, v in persisted.items()})
+        for setting, value in values.items():
+            self.channels[setting].value = value
+
+    def move(self, target: float, steps: int, period: float) -> None:
+        start = self.channels["position"].value or 0.0
+        self.moving, self.stop_requested = True, False
+        self.set({"_set_position": target, "state": AxisState("MOVING")})
+        for step in range(1, steps + 1):
+            time.sleep(period)
+            if self.stop_requested:
+                self.stops += 1
+                break
+            position = start + (target - start) * step / steps
+            self.set({"position": position, "dial_position": position})
+        self.set({"state": AxisState("READY")})
+        self.moving = False
+
+
+axes: dict[str, Axis] = {}
+
+
+def spawn(fn, *args) -> None:
+    if GEVENT:
+        import gevent
+
+        gevent.spawn(fn, *args)
+    else:
+        threading.Thread(target=fn, args=args, daemon=True).start()
 
 
 def on_value_factory(name: str):
@@ -167,6 +262,19 @@ def handle(cmd: dict) -> dict:
     if op == "clear_cache":
         clear_cache(*(objects[o] for o in cmd["objs"]))
         return {}
+    if op == "axis":  # a BLISS axis comes up in this session, with these settings
+        axis = axes[name] = Axis(name)
+        axis.set(build(cmd.get("values", {})))
+        return {}
+    if op == "axis_set":
+        axes[name].set(build(cmd["values"]))
+        return {}
+    if op == "axis_move":
+        spawn(axes[name].move, cmd["to"], cmd.get("steps", 10), cmd.get("period", 0.05))
+        return {}
+    if op == "axis_status":
+        axis = axes[name]
+        return {"moving": axis.moving, "stops": axis.stops}
     if op == "sleep":  # let a gevent process run its greenlets (BLISS sends asynchronously)
         time.sleep(cmd["seconds"])
         return {}

@@ -26,14 +26,17 @@ BEACON_CHANNELS = shutil.which("BeaconChannels", path=os.path.dirname(sys.execut
 
 
 class RunningDevice(tuple):
-    """What :func:`running_device` yields: ``(proxy, access)``, unpacked as such, and the
-    server's process id in :attr:`pid` (to look at its threads)."""
+    """What :func:`running_device` yields: ``(proxy, access)``, unpacked as such, the
+    server's process id in :attr:`pid` (to look at its threads) and its output in :attr:`log`."""
 
     pid: int
+    log: Path
 
-    def __new__(cls, proxy: tango.DeviceProxy, access: str, pid: int) -> RunningDevice:
+    def __new__(
+        cls, proxy: tango.DeviceProxy, access: str, pid: int, log: Path
+    ) -> RunningDevice:
         self = super().__new__(cls, (proxy, access))
-        self.pid = pid
+        self.pid, self.log = pid, log
         return self
 
 
@@ -75,7 +78,7 @@ def running_device(
     access = f"tango://127.0.0.1:{port}/{DEVICE}#dbase=no"
     try:
         proxy = _wait_for_device(access, server, log_path)
-        yield RunningDevice(proxy, access, server.pid)
+        yield RunningDevice(proxy, access, server.pid, log_path)
     finally:
         server.terminate()
         try:
