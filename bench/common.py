@@ -23,8 +23,6 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-
-
 class Server:
     """A device server (BeaconChannels, or the bare device) with a file database."""
 

@@ -535,6 +535,12 @@ class Exposure:
             self._changed(watch, value=False)
 
     # ------------------------------------------------------------------ the survey
+    def survey(self, settings: bool = True) -> None:
+        """One look at Redis now, as the survey thread takes every period: new glob matches,
+        every channel's subscriber count (asking who holds those whose count dropped) and, with
+        ``settings``, the settings hashes."""
+        self._survey_once(settings, axes=False)
+
     def _survey_forever(self) -> None:
         with self._thread_context():
             next_settings = next_axes = time.monotonic()

@@ -1,0 +1,152 @@
+"""What noticing dead holders costs: the liveness check of 10,000 channels.
+
+    python bench/liveness_bench.py [--channels N] [--checks N] [--gone N]
+
+Starts its own ``redis-server``; another process holds ``--channels`` channels; in this
+process a bus and an :class:`~tango_channels.bridge.exposure.Exposure` (the device's
+Tango-free half) follow them all, as a BeaconChannels device with that many ``Channels`` lines
+would. It prints, per check (what the survey thread does every ``DiscoveryPeriod``):
+
+1. the Redis round trips and commands it costs (counted by Redis, ``INFO commandstats``),
+   and its wall-clock and CPU time in this process (``time.thread_time`` of the checking
+   thread, plus the reader's share, measured as process CPU);
+2. after the holder closes ``--gone`` of its channels: the queries the next check sends
+   (only for channels whose subscriber count dropped) and how soon those channels show
+   "nobody holds". A second exposure (another device) follows them too, so that a dropped
+   count still leaves other subscribers, and must be asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.abspath(__file__)
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+import redis  # noqa: E402
+
+from tango_channels import Bus  # noqa: E402
+from tango_channels.bridge.exposure import Exposure  # noqa: E402
+from tango_channels.protocol import REJOIN_WINDOW  # noqa: E402
+from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
+
+HOLDER = """
+import sys
+from tango_channels import Bus, Channel
+url, count = sys.argv[1], int(sys.argv[2])
+bus = Bus(url)
+held = [Channel(f"live.{i:05d}", value=float(i), bus=bus) for i in range(count)]
+while bus.pending_values():
+    pass
+print("READY", flush=True)
+for line in sys.stdin:
+    gone = int(line)
+    for channel in held[:gone]:
+        channel.close()
+    held = held[gone:]
+    print("CLOSED", flush=True)
+"""
+
+
+def commands(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+def follow(url: str, names: list[str]) -> tuple[Bus, Exposure]:
+    """A bus and an exposure following ``names``, their attributes made (as by a device)."""
+    bus = Bus(url)
+    assert bus.wait_connected(10)
+    exposure = Exposure(bus, reserved_names=["State", "Status"], discovery_period=3600)
+    exposure.configure([f"{name} type=float" for name in names])
+    deadline = time.monotonic() + 120
+    while not exposure.settled() and time.monotonic() < deadline:
+        exposure.shown(exposure.take_changes().new)  # what the device's publisher does
+        time.sleep(0.01)
+    exposure.shown(exposure.take_changes().new)
+    return bus, exposure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--channels", type=int, default=10_000)
+    parser.add_argument("--checks", type=int, default=20)
+    parser.add_argument("--gone", type=int, default=100)
+    options = parser.parse_args()
+    server = LocalRedis()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, server.url, str(options.channels)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "READY"
+        client = redis.Redis.from_url(server.url)
+        names = [f"live.{i:05d}" for i in range(options.channels)]
+        started = time.perf_counter()
+        bus, exposure = follow(server.url, names)
+        print(f"{options.channels} channels followed in {time.perf_counter() - started:.2f} s")
+        other_bus, other = follow(server.url, names)
+        # Liveness verdicts wait for holders to rejoin for REJOIN_WINDOW after connecting.
+        time.sleep(max(0.0, REJOIN_WINDOW - (time.perf_counter() - started)) + 0.5)
+
+        walls, cpus, costs = [], [], []
+        for _ in range(options.checks):
+            before = commands(client)
+            cpu, wall = time.process_time(), time.perf_counter()
+            exposure.survey(settings=False)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+            time.sleep(0.2)  # answers, if any, come in
+            costs.append(delta(commands(client), before))
+        per_check = costs[-1]
+        print(f"\n1. one liveness check of {options.channels} channels, {options.checks} checks")
+        print(f"   Redis commands per check: {per_check} (INFO commandstats; info itself aside)")
+        print(
+            f"   wall: median {statistics.median(walls) * 1000:.1f} ms, "
+            f"max {max(walls) * 1000:.1f} ms; CPU of this process: median "
+            f"{statistics.median(cpus) * 1000:.1f} ms"
+        )
+        print(
+            f"   at DiscoveryPeriod 2 s: {statistics.median(cpus) / 2 * 100:.2f} % of one core"
+        )
+
+        holder.stdin.write(f"{options.gone}\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "CLOSED"
+        time.sleep(0.5)  # Redis has dropped their subscriptions
+        before = commands(client)
+        started = time.perf_counter()
+        exposure.survey(settings=False)
+        gone = [f"live.{i:05d}" for i in range(options.gone)]
+        while not all(
+            (view := exposure.by_channel(name)) is not None and not view.watch.channel.live
+            for name in gone
+        ):
+            time.sleep(0.001)
+        noticed = time.perf_counter() - started
+        time.sleep(0.2)
+        print(f"\n2. the holder closes {options.gone} channels; the next check:")
+        print(f"   Redis commands: {delta(commands(client), before)}")
+        print(f"   all {options.gone} shown as held by nobody {noticed * 1000:.0f} ms after it")
+        for done in (exposure, other):
+            done.stop()
+        for closed in (bus, other_bus):
+            closed.close()
+    finally:
+        holder.kill()
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
