@@ -4,35 +4,42 @@
 
 The device is thin: :class:`tango_channels.bridge.exposure.Exposure` (Tango-free) follows the
 channels and axes named by the ``Channels`` and ``Axes`` properties, decides their kinds and
-attribute names and computes their samples; this class creates the attributes, pushes their
-events, and turns library errors into Tango errors, State and Status.
+attribute names and computes their samples; :class:`~tango_channels_device.publisher.Publisher`
+carries them to Tango; this class creates the attributes and turns library errors into Tango
+errors, State and Status.
 
 Threads and events
 ------------------
 The server runs in PyTango's default synchronous (thread) mode.
 
-- **Reads** are served by omniORB threads from the read cache (the samples last pushed),
-  without I/O and without taking any lock of ours.
+- **Reads** are served by omniORB threads from the read cache (the samples last shown),
+  without I/O and without taking any lock of ours; so are State and Status (computed by the
+  publisher).
 - The **bus reader** (Redis) never touches Tango: it records each new sample in the exposure
-  and sets :attr:`Exposure.changed`.
+  and wakes the publisher.
 - One **publisher** thread (``BeaconChannels publisher``, inside ``tango.EnsureOmniThread``)
-  owns everything Tango-side that follows from Redis: it takes the exposure's changes, creates
-  the attributes of new channels (under the device monitor), stores samples in the read cache
-  and pushes change and archive events with the source timestamp, then State and Status. Every
-  value is pushed, in order, while it keeps up; when a channel's values back up, its latest is
-  pushed (:data:`~tango_channels.bridge.exposure.MAX_BURST`). PyTango takes the device
-  monitor itself for each push, in the same order as a client read (monitor, then GIL); no
-  lock of ours is held across a push.
+  owns everything Tango-side that follows from Redis: it has this class create the attributes
+  of new channels (under the device monitor), applies alarm limits and event criteria, stores
+  samples for reads and pushes change and archive events with strictly increasing timestamps,
+  then State and Status. Every value is pushed, in order, while it keeps up; when a channel's
+  values back up, its latest is (:data:`~tango_channels.bridge.exposure.MAX_BURST`). PyTango
+  takes the device monitor itself for each push, in the same order as a client read (monitor,
+  then GIL); no lock of ours is held across a push.
 - **Writes and commands** run in omniORB threads under the monitor; what they change reaches
-  clients through the publisher. ``delete_device`` stops the publisher and joins it without
-  holding the monitor (``AutoTangoAllowThreads``): the publisher may be waiting for it.
+  clients through the publisher (a write waits, a moment, for it to show the value).
+  ``delete_device`` stops the publisher and joins it without holding the monitor
+  (``AutoTangoAllowThreads``): the publisher may be waiting for it.
 - When Beacon doesn't answer at start, one thread asks it again every ``BEACON_RETRY``
   seconds, then starts the device under the monitor, as ``init_device`` would have;
   ``delete_device`` stops and joins it.
+
+Log records of the device and the library go to Python's logging (stderr, the journal) and to
+the device's Tango logging (:mod:`~tango_channels_device.tango_log`).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import sys
 import threading
@@ -45,35 +52,40 @@ from tango.server import Device, attribute, command, device_property
 
 from tango_channels import Bus, ConnectionState
 from tango_channels.bridge.exposure import Exposure
-from tango_channels.bridge.kinds import Mismatch
-from tango_channels.bridge.lines import LineError
-from tango_channels.bridge.sample import Quality, Sample
+from tango_channels.bridge.sample import Sample
 from tango_channels.bridge.views import View
 from tango_channels.transport.address import BeaconError, RedisAddress, ask_beacon, resolve
+from tango_channels_device.errors import dev_failed, raise_failed, tango_errors
+from tango_channels_device.publisher import Counters, Publisher
+from tango_channels_device.tango_log import TangoLog, console_logging_by_tango
 from tango_channels_device.tango_types import TangoType, client_text, tango_text, tango_type
 
 __all__ = ["BeaconChannels", "main"]
 
 log = logging.getLogger("BeaconChannels")
 
-STATIC_ATTRIBUTES = ["State", "Status", "ChannelNames"]
+STATIC_ATTRIBUTES = [
+    "State",
+    "Status",
+    "ChannelNames",
+    "ValuesReceived",
+    "EventsPushed",
+    "ValuesCoalesced",
+    "UndecodableMessages",
+]
 INITIAL_WAIT = 5.0  # seconds init_device waits for the first values (types) of its channels
 ADD_WAIT = 2.0  # the same for AddChannel (within a client's default 3 s timeout)
 SHOWN_WAIT = 1.0  # seconds a write or ClearCache waits for the publisher to show its result
 BEACON_RETRY = 2.0  # seconds between two questions to a Beacon server that did not answer
-PUBLISH_TICK = 0.25  # seconds the publisher sleeps at most: State, Status, retries
-STATUS_PERIOD = 1.0  # seconds between two looks at State and Status, when nothing says sooner
 CREATE_ATTEMPTS = 10  # times the publisher tries to create an attribute (monitor busy)
-_QUALITIES = {q: AttrQuality.names[q.value] for q in Quality}
+ALARM_LINES = 5  # alarms said one by one in Status; more are counted
 
 
-def dev_failed(reason: str, description: str, origin: str) -> tango.DevFailed:
-    """A DevFailed to raise or push: the one translation of our errors into Tango's."""
+def _version() -> str:
     try:
-        tango.Except.throw_exception(reason, description, origin)
-    except tango.DevFailed as exc:
-        return exc
-    raise AssertionError("unreachable")
+        return importlib.metadata.version("tango-channels")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class BeaconChannels(Device):
@@ -136,9 +148,9 @@ class BeaconChannels(Device):
             self._shown: dict[str, tuple[str, str, str]] = {}  # -> (attribute, key, kind)
             self._retired: dict[str, str] = {}  # attribute (lower case) -> why
             self._views: dict[str, View] = {}
-        self._cache: dict[str, Sample] = {}  # attribute (lower case) -> the sample last pushed
-        self._last_pushed: dict[str, float] = {}  # attribute (lower case) -> event timestamp
-        self._started = time.time()
+            self._tango_log = TangoLog(self)
+            self._tango_log.attach()
+            self.add_version_info("tango-channels", _version())
         self._last_error: tuple[float, str] | None = None
         # What keeps the device from running (no Redis yet), and what went wrong with its
         # attributes: both are FAULT, until they go (the first) or until Init (the second).
@@ -146,15 +158,13 @@ class BeaconChannels(Device):
         self._attribute_errors: list[str] = []
         self._to_create: dict[View, int] = {}  # views whose attribute could not be made yet
         self._state, self._status = DevState.FAULT, self._not_running
-        self._status_at = 0.0
         self._stopping = threading.Event()
         self._finder: threading.Thread | None = None
-        self._publisher: threading.Thread | None = None
+        self.publisher: Publisher | None = None
         self.bus: Bus | None = None
         self.exposure: Exposure | None = None
-        self.set_change_event("State", True, False)
-        self.set_change_event("Status", True, False)
-        self.set_change_event("ChannelNames", True, False)
+        for name in ("State", "Status", "ChannelNames", *STATIC_ATTRIBUTES[3:]):
+            self.set_change_event(name, True, False)
         try:
             redis = self._find_redis()
         except BeaconError as exc:
@@ -166,12 +176,12 @@ class BeaconChannels(Device):
                 target=self._find_redis_forever, name="BeaconChannels Beacon", daemon=True
             )
             self._finder.start()
-            self._update_state()
+            self.update_state()
             return
         except (ValueError, OSError) as exc:
             self._not_running = f"Cannot find Redis: {exc}. Correct the property, then Init."
             self._error(f"cannot find Redis: {exc}")
-            self._update_state()
+            self.update_state()
             return
         self._start(redis)
 
@@ -216,13 +226,12 @@ class BeaconChannels(Device):
             settings_period=self.SettingsPeriod,
             thread_context=tango.EnsureOmniThread,
         )
+        bus = self.bus
+        self.publisher = Publisher(self, self.exposure, received=lambda: bus.stats.values)
         self.bus.add_state_listener(self._on_connection)
         self.bus.wait_connected(min(2.0, self.bus.timeout))
         self.exposure.configure(list(self.Channels), list(self.Axes))
-        self._publisher = threading.Thread(
-            target=self._publish_forever, name="BeaconChannels publisher", daemon=True
-        )
-        self._publisher.start()
+        self.publisher.start()
         # The publisher makes the attributes under the monitor: let it have the monitor while
         # the holders answer (their first values decide the types of untyped channels).
         with tango.AutoTangoAllowThreads(self):
@@ -232,70 +241,49 @@ class BeaconChannels(Device):
             [k for k in self._types if k not in self._views],
             f"its channel is no longer configured (Init at {when})",
         )
-        self._update_state()
+        self.update_state()
         log.info("%s: %s", self.get_name(), " ".join(self._status.splitlines()))
 
     def delete_device(self) -> None:
         # The publisher may be waiting for the monitor we hold: let it go while we wait.
         with tango.AutoTangoAllowThreads(self):
             self._stopping.set()
-            for thread in (self._finder, self._publisher):
-                if thread is not None:
-                    thread.join(timeout=10)
+            if self._finder is not None:
+                self._finder.join(timeout=10)
+            if self.publisher is not None:
+                self.publisher.stop()
             if self.exposure is not None:
                 self.exposure.stop()
             if self.bus is not None:
                 self.bus.close()
         self._views = {}
 
-    # ------------------------------------------------------------------ the publisher
-    def _publish_forever(self) -> None:
-        exposure = self.exposure
-        assert exposure is not None
-        with tango.EnsureOmniThread():
-            while not self._stopping.is_set():
-                exposure.changed.wait(PUBLISH_TICK)
-                if self._stopping.is_set():
-                    break
-                try:
-                    self._publish_once(exposure)
-                except Exception:  # a bug of ours: say so, and keep publishing
-                    log.exception("%s: publishing failed", self.get_name())
+    # ------------------------------------------------------------------ for the publisher
+    def views(self) -> dict[str, View]:
+        return self._views
 
-    def _publish_once(self, exposure: Exposure) -> None:
-        changes = exposure.take_changes()
-        for view in changes.new:
+    def tango_type(self, key: str) -> TangoType:
+        return self._types[key]
+
+    def attribute_properties(self, name: str) -> Any:
+        return self.get_device_attr().get_attr_by_name(name).get_properties()
+
+    def create_attributes(self, views: list[View]) -> list[View]:
+        """Make the attributes of new views, under the monitor; those it could not make for
+        the monitor stayed busy are tried again next time, up to CREATE_ATTEMPTS times."""
+        for view in views:
             self._to_create.setdefault(view, 0)
-        if self._to_create:
-            self._create_attributes(exposure)
-        names_changed = bool(changes.new)
-        for view, samples in changes.samples:
-            key = view.attribute.lower() if view.attribute else None
-            if key is None or self._views.get(key) is not view:
-                continue
-            for sample in samples:
-                self._show(view, key, sample)
-        if names_changed:
-            self._push_names()
-        if names_changed or time.monotonic() - self._status_at >= STATUS_PERIOD:
-            self._update_state()
-
-    def _refresh_soon(self) -> None:
-        """State and Status need computing again: at the publisher's next turn."""
-        self._status_at = 0.0
-
-    def _create_attributes(self, exposure: Exposure) -> None:
-        """Make the attributes of new views (under the monitor; again next time if it stayed
-        busy, up to CREATE_ATTEMPTS times)."""
-        views = list(self._to_create)
+        if not self._to_create or self.exposure is None:
+            return []
+        waiting = list(self._to_create)
         try:
             with tango.AutoTangoMonitor(self):
-                made = [v for v in views if self._expose(v)]
+                made = [v for v in waiting if self._expose(v)]
         except tango.DevFailed as exc:  # the monitor stayed busy past its timeout
             log.warning("creating attributes: %s", exc.args[0].desc)
-            for view in views:
+            for view in waiting:
                 self._to_create[view] += 1
-            failed = [v for v in views if self._to_create[v] >= CREATE_ATTEMPTS]
+            failed = [v for v in waiting if self._to_create[v] >= CREATE_ATTEMPTS]
             if failed:
                 names = ", ".join(v.name for v in failed[:3])
                 names += ", ..." if len(failed) > 3 else ""
@@ -305,9 +293,10 @@ class BeaconChannels(Device):
                 )
                 for view in failed:
                     del self._to_create[view]
-            return
+            return []
         self._to_create.clear()
-        exposure.shown(made)
+        self._push_names()
+        return made
 
     def _expose(self, view: View) -> bool:
         """Create (or reuse, after Init) the attribute of ``view``; False if it can't have
@@ -353,6 +342,17 @@ class BeaconChannels(Device):
             props.set_format(spec.format)
         if view.kind.name == "enum":
             props.set_enum_labels(list(view.kind.labels))
+        for name, value in spec.properties:  # defaults: the database and clients win
+            if name == "archive_period" or view.kind.numeric:  # Tango refuses the others
+                getattr(props, f"set_{name}")(value)
+            else:
+                log.warning(
+                    "%s: %s= ignored for %s, a %s channel (it makes an event when it changes)",
+                    self.get_name(),
+                    name,
+                    view.name,
+                    view.kind,
+                )
         attr.set_default_properties(props)
         attr.set_change_event(True, False)
         attr.set_archive_event(True, False)
@@ -362,41 +362,28 @@ class BeaconChannels(Device):
             w_meth=self.write_channel if view.writable else None,
         )
 
-    def _show(self, view: View, key: str, sample: Sample) -> None:
-        """Store ``sample`` for reads and push its events (in the publisher)."""
-        assert view.attribute is not None
-        now = time.time()
-        timestamp = sample.timestamp
-        if sample.error and not sample.absent:
-            timestamp = now  # an error happens now
-        last = self._last_pushed.get(key)
-        if last is not None and timestamp <= last:
-            # Strictly later than the previous event of the attribute (archivers key on it).
-            timestamp = max(now, last + 1e-6)
-        self._last_pushed[key] = timestamp
-        before = self._cache.get(key)
-        if before is None or _standing(before) != _standing(sample):
-            self._refresh_soon()  # Status counts such changes: say them now
-        self._cache[key] = sample
-        ttype = self._types[key]
-        if sample.error and not sample.absent:
-            failed = dev_failed(
-                "BeaconChannels_ValueError", sample.error, f"BeaconChannels {self.get_name()}"
-            )
-            self._push(view.attribute, failed)
-        elif sample.value is None:
-            self._push(view.attribute, ttype.placeholder(), timestamp, AttrQuality.ATTR_INVALID)
-        else:
-            self._push(
-                view.attribute, ttype.to_tango(sample.value), timestamp, _QUALITIES[sample.quality]
-            )
+    def push_change(self, name: str, *event: Any) -> bool:
+        return self._push(self.push_change_event, name, event)
 
-    def _push(self, name: str, *event: Any) -> None:
+    def push_archive(self, name: str, *event: Any) -> bool:
+        return self._push(self.push_archive_event, name, event)
+
+    def _push(self, push: Any, name: str, event: tuple[Any, ...]) -> bool:
         try:
-            self.push_change_event(name, *event)
-            self.push_archive_event(name, *event)
+            push(name, *event)
         except tango.DevFailed as exc:  # e.g. the monitor busy past its timeout
             self._error(f"pushing an event of {name}: {exc.args[0].desc}")
+            return False
+        return True
+
+    def push_counters(self, counters: Counters) -> None:
+        for name, value in (
+            ("ValuesReceived", counters.values_received),
+            ("EventsPushed", counters.events_pushed),
+            ("ValuesCoalesced", counters.values_coalesced),
+            ("UndecodableMessages", counters.undecodable_messages),
+        ):
+            self._push(self.push_change_event, name, (value,))
 
     def _retire(self, keys: list[str], why: str) -> None:
         for key in keys:
@@ -407,38 +394,35 @@ class BeaconChannels(Device):
             )
             self._retired[key] = reason
             self._views.pop(key, None)
-            self._cache[key] = Sample.failed(reason, time.time())
-            self._push(
-                attribute,
-                dev_failed("BeaconChannels_Retired", reason, f"BeaconChannels {self.get_name()}"),
-            )
+            if self.publisher is not None:
+                self.publisher.forget(key, Sample.failed(reason, time.time()))
+            origin = f"BeaconChannels {self.get_name()}"
+            failed = dev_failed("BeaconChannels_Retired", reason, origin)
+            self.push_change(attribute, failed)
+            self.push_archive(attribute, failed)
         if keys:
             self._push_names()
 
     # ------------------------------------------------------------------ reads and writes
     def read_channel(self, attr: tango.Attribute) -> Any:
         key = attr.get_name().lower()
-        sample = self._cache.get(key)
+        sample = self.publisher.cache.get(key) if self.publisher is not None else None
+        if key in self._retired:
+            raise_failed("BeaconChannels_Retired", self._retired[key], self._origin())
         if sample is None:  # created a moment ago, its first sample not stored yet
             return self._types[key].placeholder(), time.time(), AttrQuality.ATTR_INVALID
         if sample.error:
-            # A new exception for each read: raising a cached one again would lengthen its
-            # traceback at every read, for as long as a client polls it.
             reason = "BeaconChannels_NoValue" if sample.absent else "BeaconChannels_ValueError"
-            if key in self._retired:
-                reason = "BeaconChannels_Retired"
-            tango.Except.throw_exception(
-                reason, sample.error, f"BeaconChannels {self.get_name()}"
-            )
+            raise_failed(reason, sample.error, self._origin())
         if sample.value is None:
             return self._types[key].placeholder(), sample.timestamp, AttrQuality.ATTR_INVALID
-        timestamp = self._last_pushed.get(key, sample.timestamp)
-        return self._types[key].to_tango(sample.value), timestamp, _QUALITIES[sample.quality]
+        quality = AttrQuality.names[sample.quality.value]
+        return self._types[key].to_tango(sample.value), sample.timestamp, quality
 
     def write_channel(self, attr: tango.WAttribute) -> None:
         view = self._views.get(attr.get_name().lower())
         if view is None or self.exposure is None:
-            tango.Except.throw_exception(
+            raise_failed(
                 "BeaconChannels_NoChannel",
                 f"{attr.get_name()} is no longer exposed",
                 "BeaconChannels.write",
@@ -449,34 +433,32 @@ class BeaconChannels(Device):
             value = client_text(value)
         elif view.kind is not None and view.kind.dtype == "str":
             value = [client_text(v) for v in value]
-        try:
+        doing = f"{attr.get_name()} not written (channel {view.name})"
+        with tango_errors(doing, "BeaconChannels.write"):
             self.exposure.write(view, value)
-        except Mismatch as exc:
-            tango.Except.throw_exception(
-                "BeaconChannels_WrongValue",
-                f"cannot write {attr.get_name()} (channel {view.name}): {exc}",
-                "BeaconChannels.write",
-            )
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            tango.Except.throw_exception(
-                "BeaconChannels_RedisUnreachable",
-                f"{attr.get_name()} not written, channel {view.name}: {exc}",
-                "BeaconChannels.write",
-            )
         self._wait_shown([view])
 
     def _wait_shown(self, views: list[View]) -> None:
         """Wait (a little) until the publisher shows the latest samples of ``views``, so that
         a client reading right after a write or a command sees what it did. The publisher
         stores samples before it pushes them, without the monitor: this may hold it."""
+        publisher = self.publisher
+        if publisher is None:
+            return
         deadline = time.monotonic() + SHOWN_WAIT
         while time.monotonic() < deadline:
             if all(
-                v.attribute is not None and self._cache.get(v.attribute.lower()) is v.sample
+                v.attribute is not None
+                and (shown := publisher.cache.get(v.attribute.lower())) is not None
+                and v.sample is not None
+                and shown.value is v.sample.value
                 for v in views
             ):
                 return
             time.sleep(0.002)
+
+    def _origin(self) -> str:
+        return f"BeaconChannels {self.get_name()}"
 
     @attribute(
         dtype=(str,),
@@ -495,6 +477,29 @@ class BeaconChannels(Device):
         except tango.DevFailed as exc:
             log.debug("ChannelNames event: %s", exc.args[0].desc)
 
+    def _counter(self) -> Counters:
+        return self.publisher.counters if self.publisher is not None else Counters()
+
+    @attribute(dtype="DevLong64", doc="Channel values received from Redis (all channels).")
+    def ValuesReceived(self) -> int:
+        return self._counter().values_received
+
+    @attribute(dtype="DevLong64", doc="Change and archive events pushed to Tango clients.")
+    def EventsPushed(self) -> int:
+        return self._counter().events_pushed
+
+    @attribute(
+        dtype="DevLong64",
+        doc="Values superseded by a newer one of their channel before they could be pushed "
+        "(the device was not keeping up).",
+    )
+    def ValuesCoalesced(self) -> int:
+        return self._counter().values_coalesced
+
+    @attribute(dtype="DevLong64", doc="Redis messages dropped as undecodable (see the log).")
+    def UndecodableMessages(self) -> int:
+        return self._counter().undecodable_messages
+
     # ------------------------------------------------------------------ commands
     @command(
         dtype_in=(str,),
@@ -506,27 +511,18 @@ class BeaconChannels(Device):
         """Set every ``<name>:*`` channel to its configured default, for every holder."""
         exposure = self._require_exposure()
         started = time.time()
-        try:
+        with tango_errors("ClearCache not done", "BeaconChannels.ClearCache"):
             cleared = exposure.clear_cache([client_text(n) for n in names])
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            tango.Except.throw_exception(
-                "BeaconChannels_RedisUnreachable",
-                f"ClearCache not done: {exc}",
-                "BeaconChannels.ClearCache",
-            )
         views = [v for n in cleared if (v := exposure.by_channel(n)) is not None]
         with tango.AutoTangoAllowThreads(self):
-            self._wait_cleared(views, started)
+            deadline = time.monotonic() + SHOWN_WAIT
+            while time.monotonic() < deadline and not all(
+                (held := v.watch.channel.held) is not None and held.timestamp >= started
+                for v in views
+            ):
+                time.sleep(0.002)
+            self._wait_shown(views)
         return len(cleared)
-
-    def _wait_cleared(self, views: list[View], since: float) -> None:
-        deadline = time.monotonic() + SHOWN_WAIT
-        while time.monotonic() < deadline:
-            held = [v.watch.channel.held for v in views]
-            if all(h is not None and h.timestamp >= since for h in held):
-                break
-            time.sleep(0.002)
-        self._wait_shown(views)
 
     @command(
         dtype_in=(str,),
@@ -538,18 +534,12 @@ class BeaconChannels(Device):
         """Ask BLISS to stop moves, as a BLISS process stops a move started by another one
         (``axis.<n>.move_stop`` set True). Always allowed: stopping is the safe direction."""
         exposure = self._require_exposure()
-        try:
+        with tango_errors("StopAxes not done", "BeaconChannels.StopAxes"):
             asked = exposure.stop_axes([client_text(n) for n in names])
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            tango.Except.throw_exception(
-                "BeaconChannels_RedisUnreachable",
-                f"StopAxes not done: {exc}",
-                "BeaconChannels.StopAxes",
-            )
         log.warning(
             "%s: StopAxes from %s: %s",
             self.get_name(),
-            _client_host(self),
+            _client(self),
             ", ".join(asked) or "no axis moving",
         )
         return len(asked)
@@ -559,17 +549,13 @@ class BeaconChannels(Device):
     )
     def AddChannel(self, line: str) -> list[str]:
         exposure = self._require_exposure()
-        try:
+        with tango_errors("AddChannel not done", "BeaconChannels.AddChannel"):
             opened = exposure.add_line(client_text(line))
-        except LineError as exc:
-            tango.Except.throw_exception(
-                "BeaconChannels_BadLine", str(exc), "BeaconChannels.AddChannel"
-            )
         # The publisher makes the attributes under the monitor: release it while the holders
         # answer and it does.
         with tango.AutoTangoAllowThreads(self):
             exposure.wait_settled(ADD_WAIT, opened)
-        self._update_state()
+        self.update_state()
         return [tango_text(name) for name in opened]
 
     @command(
@@ -580,19 +566,15 @@ class BeaconChannels(Device):
     )
     def RemoveChannel(self, name: str) -> list[str]:
         exposure = self._require_exposure()
-        try:
+        with tango_errors("RemoveChannel not done", "BeaconChannels.RemoveChannel"):
             gone = exposure.remove(self._channel_sent(name))
-        except KeyError as exc:
-            tango.Except.throw_exception(
-                "BeaconChannels_NoChannel", str(exc.args[0]), "BeaconChannels.RemoveChannel"
-            )
         when = time.strftime("%H:%M:%S")
         keys = [v.attribute.lower() for v in gone if v.attribute]
         self._retire(
             [k for k in keys if k in self._shown],
             f"its channel was removed (RemoveChannel at {when})",
         )
-        self._update_state()
+        self.update_state()
         return [v.attribute for v in gone if v.attribute]
 
     @command(dtype_in=str, dtype_out=str, doc_in="channel name", doc_out="attribute name")
@@ -600,7 +582,7 @@ class BeaconChannels(Device):
         view = self.exposure.by_channel(self._channel_sent(channel)) if self.exposure else None
         if view is None or not view.named or view.attribute is None:
             why = "is not exposed" if view is None else "has no attribute yet (no value)"
-            tango.Except.throw_exception(
+            raise_failed(
                 "BeaconChannels_NoChannel",
                 f"channel {channel} {why}",
                 "BeaconChannels.AttributeName",
@@ -611,7 +593,7 @@ class BeaconChannels(Device):
     def ChannelName(self, attribute_name: str) -> str:
         view = self.exposure.by_attribute(attribute_name) if self.exposure else None
         if view is None:
-            tango.Except.throw_exception(
+            raise_failed(
                 "BeaconChannels_NoChannel",
                 f"no attribute {attribute_name} shows a channel",
                 "BeaconChannels.ChannelName",
@@ -626,9 +608,7 @@ class BeaconChannels(Device):
 
     def _require_exposure(self) -> Exposure:
         if self.exposure is None:
-            tango.Except.throw_exception(
-                "BeaconChannels_NotReady", self._status, "BeaconChannels"
-            )
+            raise_failed("BeaconChannels_NotReady", self._status, "BeaconChannels")
         return self.exposure
 
     # ------------------------------------------------------------------ State and Status
@@ -659,8 +639,13 @@ class BeaconChannels(Device):
                     f"Undecodable messages dropped: {bus.stats.decode_errors} (the log names "
                     "each channel and why)."
                 )
+            alarms = sorted(self.publisher.alarms.items()) if self.publisher is not None else []
+            for _, (quality, why) in alarms[:ALARM_LINES]:
+                lines.append(f"{quality.capitalize()}: {why}.")
+            if len(alarms) > ALARM_LINES:
+                lines.append(f"... and {len(alarms) - ALARM_LINES} more attributes in alarm.")
             faulty = not bus.connected or exposure.errors or self._attribute_errors
-            state = DevState.FAULT if faulty else DevState.ON
+            state = DevState.FAULT if faulty else DevState.ALARM if alarms else DevState.ON
         if self._last_error is not None:
             when, text = self._last_error
             lines.append(f"Last error ({time.strftime('%H:%M:%S', time.localtime(when))}): {text}")
@@ -674,17 +659,17 @@ class BeaconChannels(Device):
         """A channel left without its attribute: FAULT, and said in Status, until Init."""
         self._attribute_errors.append(text)
         self._error(text)
-        self._update_state()
+        self.update_state()
 
     def _on_connection(self, state: ConnectionState, error: str | None) -> None:
         # In the reader: the publisher pushes State and Status (the exposure wakes it).
         if state is ConnectionState.DISCONNECTED and error:
             self._last_error = (time.time(), error)
-        self._refresh_soon()
+        if self.publisher is not None:
+            self.publisher.refresh_state_soon()
 
-    def _update_state(self) -> None:
+    def update_state(self) -> None:
         """Compute State and Status and push their events when they change."""
-        self._status_at = time.monotonic()
         state, status = self._compute_state()
         changed = (state, status) != (self._state, self._status)
         self._state, self._status = state, status
@@ -699,26 +684,33 @@ class BeaconChannels(Device):
             log.debug("State event: %s", exc.args[0].desc)
 
 
-def _standing(sample: Sample) -> tuple[bool, bool, Quality]:
-    """What Status and State make of a sample: an error, no value, its quality."""
-    return sample.error is not None, sample.absent, sample.quality
-
-
-def _client_host(device: Device) -> str:
+def _client(device: Device) -> str:
     """Who is calling the current command, as Tango tells it (for the log)."""
     try:
         ident = device.get_client_ident()
     except (tango.DevFailed, AttributeError):
-        return "an unknown client"
+        ident = None
     return str(ident) if ident is not None else "an unknown client"
 
 
 def main(args: list[str] | None = None) -> None:
     """Console script ``BeaconChannels``: the Tango server of that name."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    stderr = logging.StreamHandler()
+    stderr.setLevel(logging.INFO)  # the device's loggers pass DEBUG on, for Tango's levels
+    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[stderr])
+    BeaconChannels.run_server(
+        args=sys.argv[1:] if args is None else args, post_init_callback=_post_init
     )
-    BeaconChannels.run_server(args=sys.argv[1:] if args is None else args)
+
+
+def _post_init() -> None:
+    """Once the server runs: Tango prints the log to the console itself with ``-v``."""
+    if console_logging_by_tango():
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if isinstance(handler, logging.StreamHandler):
+                root.removeHandler(handler)
 
 
 if __name__ == "__main__":

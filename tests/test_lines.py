@@ -56,6 +56,7 @@ def test_defaults_are_json_or_plain_text(text, default):
         ("x setting=nofield", "setting= must be <hash key>/<field>"),
         ("x abs_change=big", "abs_change= must be a number"),
         ("x archive_period=1.5", "archive_period= must be a whole number"),
+        ("x type=str max_alarm=3", "max_alarm= applies to numbers; a type=str channel makes"),
     ],
 )
 def test_bad_lines_say_what_is_wrong_and_quote_the_line(line, message):

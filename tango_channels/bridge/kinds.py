@@ -189,6 +189,14 @@ class Kind:
             "image": f"a 2-D array of {self.dtype}",
         }[self.name]
 
+    @property
+    def numeric(self) -> bool:
+        """Whether values are numbers (or arrays of numbers): what Tango's change criteria
+        and alarm limits apply to. Text, booleans, states and enums change or don't."""
+        if self.name in ("int", "float"):
+            return True
+        return self.name in ("spectrum", "image") and self.dtype not in ("str", "bool")
+
     # ------------------------------------------------------------- client -> channel
     @property
     def writable(self) -> bool:

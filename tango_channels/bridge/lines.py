@@ -217,6 +217,11 @@ def parse_line(line: str) -> ChannelSpec | None:
             raise LineError(f"{exc} in {quoted}") from None
     properties = []
     for key, convert in ATTRIBUTE_PROPERTIES.items():
+        if key in values and key != "archive_period" and kind is not None and not kind.numeric:
+            raise LineError(
+                f"{key}= applies to numbers; a type={kind} channel makes an event when it "
+                f"changes, in {quoted}"
+            )
         if key in values:
             try:
                 convert(values[key])

@@ -45,12 +45,16 @@ def running_device(
     properties: dict[str, Any],
     workdir: Path | None = None,
     control_system: dict[str, Any] | None = None,
+    attribute_properties: dict[str, dict[str, Any]] | None = None,
+    options: tuple[str, ...] = (),
 ) -> Iterator[RunningDevice]:
     """``BeaconChannels <instance>`` started as an operator would (the console script), with a
     file database holding ``properties``, listening on 127.0.0.1 (events need an address).
     Yields a proxy and the device's full address, for other processes and clients (and the
     server's pid, see :class:`RunningDevice`). ``control_system``: properties of the free
-    object ``CtrlSystem``, Tango's facility-wide settings (``WAttrNaNAllowed``...)."""
+    object ``CtrlSystem``, Tango's facility-wide settings (``WAttrNaNAllowed``...);
+    ``attribute_properties``: of the device's attributes, as Jive or dsconfig set them;
+    ``options``: more of the server's command line (``-v4``)."""
     global _instances
     _instances += 1
     instance = f"t{os.getpid()}x{_instances}"
@@ -61,6 +65,10 @@ def running_device(
     database.put_device_property(DEVICE, _property_values(properties))
     if control_system:
         database.put_property("CtrlSystem", _property_values(control_system))
+    if attribute_properties:
+        database.put_device_attribute_property(
+            DEVICE, {a: _property_values(p) for a, p in attribute_properties.items()}
+        )
     port = free_port()
     log_path = workdir / f"{instance}.log"
     with open(log_path, "wb") as log:
@@ -71,6 +79,7 @@ def running_device(
                 f"-file={db_file}",
                 "-ORBendPoint",
                 f"giop:tcp:127.0.0.1:{port}",
+                *options,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -121,8 +130,13 @@ class Events:
         kind: tango.EventType = tango.EventType.CHANGE_EVENT,
     ) -> None:
         self.queue: queue.Queue[tango.EventData] = queue.Queue()
+        self.seen: list[tango.EventData] = []  # every event, in the order they came
         self.proxy = proxy
-        self.id = proxy.subscribe_event(attribute, kind, self.queue.put)
+        self.id = proxy.subscribe_event(attribute, kind, self._received)
+
+    def _received(self, event: tango.EventData) -> None:
+        self.seen.append(event)
+        self.queue.put(event)
 
     def next(self, timeout: float = 10) -> tango.EventData:
         try:

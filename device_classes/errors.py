@@ -1,0 +1,53 @@
+"""Library errors as Tango errors: the one translation, for every command, read and write.
+
+A client gets a DevFailed whose reason names the kind of problem and whose description says
+what could not be done and why, in words a person can act on::
+
+    with tango_errors("ClearCache not done", "BeaconChannels.ClearCache"):
+        exposure.clear_cache(names)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import NoReturn
+
+import tango
+
+from tango_channels.bridge.kinds import Mismatch
+from tango_channels.bridge.lines import LineError
+
+__all__ = ["dev_failed", "raise_failed", "tango_errors"]
+
+
+def dev_failed(reason: str, description: str, origin: str) -> tango.DevFailed:
+    """A DevFailed to raise or push (an error event)."""
+    try:
+        tango.Except.throw_exception(reason, description, origin)
+    except tango.DevFailed as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+def raise_failed(reason: str, description: str, origin: str) -> NoReturn:
+    """Raise a new DevFailed (a new one each time: raising a cached one again would lengthen
+    its traceback at every read, for as long as a client polls it)."""
+    tango.Except.throw_exception(reason, description, origin)
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def tango_errors(doing: str, origin: str) -> Iterator[None]:
+    """Raise the library's errors inside as DevFailed: ``doing`` says what failed
+    (``"ClearCache not done"``), the library's message why."""
+    try:
+        yield
+    except LineError as exc:
+        raise_failed("BeaconChannels_BadLine", str(exc), origin)
+    except Mismatch as exc:
+        raise_failed("BeaconChannels_WrongValue", f"{doing}: {exc}", origin)
+    except KeyError as exc:
+        raise_failed("BeaconChannels_NoChannel", str(exc.args[0]), origin)
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        raise_failed("BeaconChannels_RedisUnreachable", f"{doing}: {exc}", origin)
