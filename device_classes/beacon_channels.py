@@ -55,10 +55,11 @@ from tango_channels.bridge.exposure import Exposure
 from tango_channels.bridge.sample import Sample
 from tango_channels.bridge.views import View
 from tango_channels.transport.address import BeaconError, RedisAddress, ask_beacon, resolve
-from tango_channels_device.errors import dev_failed, raise_failed, tango_errors
-from tango_channels_device.publisher import Counters, Publisher
-from tango_channels_device.tango_log import TangoLog, console_logging_by_tango
-from tango_channels_device.tango_types import TangoType, client_text, tango_text, tango_type
+
+from .errors import dev_failed, raise_failed, tango_errors
+from .publisher import Counters, Publisher
+from .tango_log import TangoLog, console_logging_by_tango
+from .tango_types import TangoType, client_text, tango_text, tango_type
 
 __all__ = ["BeaconChannels", "main"]
 

@@ -31,8 +31,9 @@ from tango_channels.bridge.criteria import Criteria, EventFilter, alarm_of
 from tango_channels.bridge.exposure import Exposure
 from tango_channels.bridge.sample import Quality, Sample
 from tango_channels.bridge.views import View
-from tango_channels_device.errors import dev_failed
-from tango_channels_device.tango_types import TangoType
+
+from .errors import dev_failed
+from .tango_types import TangoType
 
 __all__ = ["Counters", "Publisher"]
 
