@@ -30,7 +30,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .bus import Bus
 from .protocol import ChannelRecord, QueryProgress, Role
@@ -71,6 +71,23 @@ class _Strong:
 
     def __hash__(self) -> int:
         return hash(self.fn)
+
+
+T = TypeVar("T")
+
+
+class _FromRecord(Generic[T]):
+    """A read-only attribute of a channel that is its record's (the protocol's) field."""
+
+    def __init__(self, field: str, doc: str) -> None:
+        self.field = field
+        self.__doc__ = doc
+
+    def __get__(self, channel: Any, owner: type | None = None) -> T:
+        if channel is None:
+            return self  # type: ignore[return-value]
+        value: T = getattr(channel._record, self.field)
+        return value
 
 
 class _Callbacks:
@@ -218,35 +235,24 @@ class Channel(_Callbacks):
             channel.value = value
         return channel
 
-    @property
-    def default_value(self) -> Any:
-        return self._record.default
-
-    @property
-    def settled(self) -> bool:
-        """Whether the first value is known: held, or every holder answered without one."""
-        return self._record.settled
-
-    @property
-    def held(self) -> ValueMessage | None:
-        """The held value with its sender and timestamp, or None; never waits."""
-        return self._record.held
-
-    @property
-    def live(self) -> bool:
-        """Whether a process holds the value now (it is not only the last one known)."""
-        return self._record.live
-
-    @property
-    def abandoned(self) -> float | None:
-        """Since when (``time.time()``) nobody holds the value it shows, if nobody does (a
-        mirror's; None while a process holds it, or before it ever had a value)."""
-        return self._record.abandoned
-
-    @property
-    def query(self) -> QueryProgress | None:
-        """Our latest query of this channel and its answers so far (None before the first)."""
-        return self._record.query
+    default_value = _FromRecord[Any]("default", "The value adopted when nobody holds one.")
+    settled = _FromRecord[bool](
+        "settled", "Whether the first value is known: held, or every holder answered without one."
+    )
+    held = _FromRecord[ValueMessage | None](
+        "held", "The held value with its sender and timestamp, or None; never waits."
+    )
+    live = _FromRecord[bool](
+        "live", "Whether a process holds the value now (it is not only the last one known)."
+    )
+    abandoned = _FromRecord[float | None](
+        "abandoned",
+        "Since when (``time.time()``) nobody holds the value it shows, if nobody does (a "
+        "mirror's; None while a process holds it, or before it ever had a value).",
+    )
+    query = _FromRecord[QueryProgress | None](
+        "query", "Our latest query of this channel and its answers so far (None before the first)."
+    )
 
     @property
     def value(self) -> Any:

@@ -32,7 +32,8 @@ def test_a_full_line():
     ],
 )
 def test_defaults_are_json_or_plain_text(text, default):
-    assert parse_line(f"musst_1:last__md5 {text}").default == default
+    spec = parse_line(f"musst_1:last__md5 {text}")
+    assert spec.default == default and spec.line == f"musst_1:last__md5 {text}"
 
 
 @pytest.mark.parametrize(

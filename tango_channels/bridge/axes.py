@@ -57,31 +57,38 @@ _AxisState = opaque_class("bliss.common.axis.state", "AxisState")
 @dataclass(frozen=True)
 class AxisSetting:
     """One setting of a BLISS axis: its channel ``axis.<n>.<name>``, the ``type=`` it has
-    (BLISS's ``convert_func``), whether BLISS persists it in the hash (and we show it from
-    there when no session runs), and its unit as a function of the axis unit ``u``."""
+    (BLISS's ``convert_func``), whether we show its value from the hash when no session runs,
+    and its unit as a function of the axis unit ``u``."""
 
     name: str
     kind: str
-    persisted: bool
+    shown_from_hash: bool
     unit: str = ""  # "{u}", "{u}/s", "{u}/s2" or a fixed unit
 
 
-#: The settings an axis exposes, in attribute order. ``state`` is not persisted; BLISS persists
-#: ``_set_position`` but it is the last target, meaningless once no session runs.
-AXIS_SETTINGS = (
-    AxisSetting("position", "float", True, "{u}"),
-    AxisSetting("dial_position", "float", True, "{u}"),
-    AxisSetting("state", "state", False),
-    AxisSetting("velocity", "float", True, "{u}/s"),
-    AxisSetting("acceleration", "float", True, "{u}/s2"),
-    AxisSetting("low_limit", "float", True, "{u}"),
-    AxisSetting("high_limit", "float", True, "{u}"),
-    AxisSetting("offset", "float", True, "{u}"),
-    AxisSetting("sign", "int", True),
-    AxisSetting("backlash", "float", True, "{u}"),
-    AxisSetting("steps_per_unit", "float", True, "steps/{u}"),
-    AxisSetting("jog_velocity", "float", True, "{u}/s"),
-    AxisSetting("_set_position", "float", False, "{u}"),
+# The settings an axis exposes, in attribute order, and how BLISS types them: floats, but
+# ``sign`` (an int) and ``state``; all persisted but ``state`` (BLISS persists
+# ``_set_position``, but it is the last target, meaningless once no session runs).
+_EXPOSED: tuple[str, ...] = ("position", "dial_position", "state", "velocity", "acceleration")
+_EXPOSED += ("low_limit", "high_limit", "offset", "sign", "backlash", "steps_per_unit")
+_EXPOSED += ("jog_velocity", "_set_position")
+_KINDS = {"sign": "int", "state": "state"}
+_NOT_SHOWN_FROM_HASH = ("state", "_set_position")
+_UNITS = {
+    "velocity": "{u}/s",
+    "jog_velocity": "{u}/s",
+    "acceleration": "{u}/s2",
+    "steps_per_unit": "steps/{u}",
+    "sign": "",
+    "state": "",
+}
+
+#: The settings an axis exposes (see above); other units are the axis's (``{u}``).
+AXIS_SETTINGS = tuple(
+    AxisSetting(
+        name, _KINDS.get(name, "float"), name not in _NOT_SHOWN_FROM_HASH, _UNITS.get(name, "{u}")
+    )
+    for name in _EXPOSED
 )
 # Settings BLISS has besides those we expose: writing them would lie just the same.
 _OTHER_SETTINGS = ("velocity_low_limit", "velocity_high_limit")

@@ -425,7 +425,7 @@ class Exposure:
                 if name in self._removed:
                     continue
                 channel_spec = _axis_spec(axis, spec, setting.name, setting.kind, setting.unit)
-                if setting.persisted:
+                if setting.shown_from_hash:
                     channel_spec = dataclasses.replace(
                         channel_spec, setting=SettingSource(f"axis.{axis}", setting.name)
                     )

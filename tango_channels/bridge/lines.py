@@ -174,15 +174,25 @@ def _options(options: list[str], keys: tuple[str, ...], quoted: str) -> dict[str
     return values
 
 
-def parse_line(line: str) -> ChannelSpec | None:
-    """The spec a line gives, or None for a blank or comment line; :class:`LineError`."""
+def _parsed(
+    line: str, what: str, keys: tuple[str, ...]
+) -> tuple[str, dict[str, str], str] | None:
+    """A line's name, its options and the line quoted (None: blank or comment)."""
     words = _words(line)
     if words is None:
         return None
     pattern, options, text = words
     quoted = f"'{text}'"
-    _check_name(pattern, "channel", _KEYS, quoted)
-    values = _options(options, _KEYS, quoted)
+    _check_name(pattern, what, keys, quoted)
+    return pattern, _options(options, keys, quoted), quoted
+
+
+def parse_line(line: str) -> ChannelSpec | None:
+    """The spec a line gives, or None for a blank or comment line; :class:`LineError`."""
+    parsed = _parsed(line, "channel", _KEYS)
+    if parsed is None:
+        return None
+    pattern, values, quoted = parsed
     try:
         kind = parse_kind(values["type"]) if "type" in values else None
     except KindError as exc:
@@ -202,13 +212,13 @@ def parse_line(line: str) -> ChannelSpec | None:
             raise LineError(f"attr={attr!r} is not a usable attribute name in {quoted}")
     default: Any = None
     if "default" in values:
-        text = values["default"]
+        given = values["default"]
         try:
-            default = json.loads(text)
+            default = json.loads(given)
         except ValueError as exc:
-            if text[:1] in ("{", "[", '"'):
+            if given[:1] in ("{", "[", '"'):
                 raise LineError(f"default= is not valid JSON ({exc}) in {quoted}") from None
-            default = text  # plain text: a string
+            default = given  # plain text: a string
     setting = None
     if "setting" in values:
         try:
@@ -233,7 +243,7 @@ def parse_line(line: str) -> ChannelSpec | None:
             properties.append((key, values[key]))
     return ChannelSpec(
         pattern=pattern,
-        line=text,
+        line=quoted[1:-1],
         attr=attr,
         kind=kind,
         writable=access == "rw",
@@ -258,16 +268,13 @@ def _check_name(name: str, what: str, keys: tuple[str, ...], quoted: str) -> Non
 
 def parse_axis_line(line: str) -> AxisSpec | None:
     """The axis spec an ``Axes`` line gives, or None for a blank or comment line."""
-    words = _words(line)
-    if words is None:
+    parsed = _parsed(line, "axis", _AXIS_KEYS)
+    if parsed is None:
         return None
-    pattern, options, text = words
-    quoted = f"'{text}'"
-    _check_name(pattern, "axis", _AXIS_KEYS, quoted)
+    pattern, values, quoted = parsed
     if "." in pattern or ":" in pattern:
         raise LineError(f"{pattern!r} is not an axis name (roby, rob*) in {quoted}")
-    values = _options(options, _AXIS_KEYS, quoted)
-    return AxisSpec(pattern, text, **values)
+    return AxisSpec(pattern, quoted[1:-1], **values)
 
 
 def parse_axis_lines(lines: list[str]) -> tuple[list[AxisSpec], list[str]]:
