@@ -29,13 +29,13 @@ The rules (BLISS 2.4's, and ours where BLISS loses data):
   channel's count drops, or only we are left, or a value came from a process that may not
   hold it (a plain publish), the holders are asked again, and a query that every other
   subscriber answers without a value means nobody holds it (:attr:`ChannelRecord.abandoned`).
-- **Ask again.** When answers are late (a counted holder died mid-query), once; when another
-  process joins a channel we have no value for (it will hold its default once its own query is
-  over), ``ASK_AGAIN_AFTER_A_NEWCOMER`` later; a mirror asks a newcomer even if it has a value
-  (the newcomer's default is newer than what a dead session left); and for ``REJOIN_WINDOW``
-  after we (re)connect, even if we hold a value (a process rejoining after the same Redis
-  restart may hold a newer one). Asking again uses query ids that are not uuid4s, so that nobody
-  takes them for a newcomer: two mirrors would otherwise ask each other for ever.
+- **Ask again.** When answers are late (``LATE_ANSWERS``: a counted holder died mid-query),
+  once; when another process joins a channel we have no value for (it will hold its default once
+  its own query is over), ``ASK_AGAIN_AFTER_A_NEWCOMER`` later; a mirror asks a newcomer even if
+  it has a value (the newcomer's default is newer than what a dead session left); and for
+  ``REJOIN_WINDOW`` after we (re)connect, even if we hold a value (a process rejoining after the
+  same Redis restart may hold a newer one). Asking again uses query ids that are not uuid4s, so
+  that nobody takes them for a newcomer: two mirrors would otherwise ask each other for ever.
 - **Trust.** A held value naming classes outside ``trusted_modules`` is answered as not held:
   BLISS would import and run those classes when decoding it.
 - **Unsent values.** A value set while Redis is unreachable is published after reconnecting
@@ -61,6 +61,7 @@ from .wire.messages import Query, Reply, ValueMessage
 
 __all__ = [
     "ASK_AGAIN_AFTER_A_NEWCOMER",
+    "LATE_ANSWERS",
     "MAX_PENDING_EVENTS",
     "REJOIN_WINDOW",
     "SUBSCRIBE_CHUNK",
@@ -87,6 +88,9 @@ ASK_AGAIN_AFTER_A_NEWCOMER = 0.5
 # too: values published while we were away never reach us, and our own query on reconnecting
 # missed the holders that were reconnecting themselves (a Redis restart cuts everyone).
 REJOIN_WINDOW = 10.0
+# Answers still missing this long after a query (or the channel's timeout, if shorter) mean
+# that a counted holder died meanwhile: ask once more, well before a reader's timeout.
+LATE_ANSWERS = 2.0
 SUBSCRIBE_CHUNK = 500
 MAX_PENDING_EVENTS = 10_000
 WARNING_PERIOD = 10.0  # seconds between two warnings of one kind about one channel
@@ -609,7 +613,10 @@ class ChannelProtocol:
         self, record: ChannelRecord, now: Instant, retries: int = 0, again: bool = False
     ) -> Publish:
         query = QueryProgress(
-            _query_id(again), record.name, now.monotonic + record.timeout, retries=retries
+            _query_id(again),
+            record.name,
+            now.monotonic + min(record.timeout, LATE_ANSWERS),
+            retries=retries,
         )
         record.query = query
         self._queries[query.id] = query

@@ -216,7 +216,8 @@ def test_asking_again_is_not_taken_for_a_newcomer_so_two_mirrors_do_not_ask_each
     first, second = Peer(), Peer(protocol=ChannelProtocol("2000"))
     for peer in (first, second):
         peer.open(Role.MIRROR)
-        peer.join(subscribers=2)
+        query = peer.join(subscribers=2)
+        peer.receive(encode_reply(NAME, query.id, None))  # the other mirror holds nothing
     second_join = NEWCOMER_QUERY
     first.receive(encode_query(NAME, second_join))
     (again,) = queries(first.tick(ASK_AGAIN_AFTER_A_NEWCOMER))
