@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -10,7 +11,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,6 +28,7 @@ class RunningQuickstart:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its servers and windows in its group, to end them all
         )
         self.lines: list[str] = []
         self._new: queue.Queue[str | None] = queue.Queue()
@@ -71,15 +72,20 @@ class RunningQuickstart:
         return self.process.wait(timeout=60)
 
 
-@contextmanager
+@contextlib.contextmanager
 def running_quickstart(argv: list[str], env: dict[str, str]) -> Iterator[RunningQuickstart]:
+    """The quick start until the block ends; one that a failed test left running is stopped
+    as Ctrl-C would (it stops its servers and windows), then its whole group killed."""
     quickstart = RunningQuickstart(argv, env)
     try:
         yield quickstart
     finally:
         if quickstart.process.poll() is None:
-            quickstart.process.kill()
-            quickstart.process.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                quickstart.stop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(quickstart.process.pid, signal.SIGKILL)
+        quickstart.process.wait()
 
 
 def fresh_env(tmp: Path, **extra: str) -> dict[str, str]:
