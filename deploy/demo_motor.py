@@ -131,12 +131,12 @@ class _Axis:
         self.set(position=round(position, 4), dial_position=round(dial, 4))
 
 
-def _check_free(bus: Bus) -> None:
+def _check_free(bus: Bus, redis_url: str) -> None:
     held = bus.live_channels(f"axis.{AXIS}.*")
     if held:
         raise AxisBusy(
-            f"{bus.describe_state()}: another process already holds axis {AXIS} ({held[0]}...):"
-            " the demo needs a Redis of its own (leave out --redis)"
+            f"another process already holds axis {AXIS} on {redis_url} ({len(held)} channels,"
+            f" {held[0]}...): the demo needs a Redis of its own (leave out --redis)"
         )
 
 
@@ -147,8 +147,8 @@ def run(redis_url: str, stop: threading.Event, started: threading.Event | None =
     client = redis.Redis.from_url(redis_url)
     try:
         if not bus.wait_connected(10):
-            raise ConnectionError(f"Redis at {redis_url} unreachable: {bus.describe_state()}")
-        _check_free(bus)
+            raise ConnectionError(f"Redis at {redis_url} unreachable for 10 s")
+        _check_free(bus, redis_url)
         _run(bus, client, stop, started)
     finally:
         bus.close()

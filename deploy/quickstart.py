@@ -9,12 +9,13 @@ channels of a BLISS axis ``roby``, starts a simulated BLISS axis publishing them
 ``deploy/demo_motor.py``) and the device server, then prints how to read it, move it and look
 at it. ``--gui`` also opens Taurus's device panel and a trend of the position. Runs until
 Ctrl-C, or ``--seconds``. Its files (logs, database) are in a temporary folder removed at the
-end, or kept and named when something failed.
+end, or kept and named when something failed after they were written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -141,62 +142,32 @@ def main() -> int:
         code = 0
     except (RuntimeError, OSError) as exc:
         log.error("%s", exc)
-        log.error("the demo's files are kept in %s", workdir)
-        return 1
+        code = 1
+        if any(workdir.iterdir()):
+            log.error("the demo's logs are kept in %s", workdir)
+            return code
     shutil.rmtree(workdir, ignore_errors=True)
     return code
 
 
 def run(options: argparse.Namespace, workdir: Path) -> int:
+    """Start everything, say how to use it, follow the motor; stop everything (in reverse)."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    local_redis = None if options.redis else LocalRedis()
-    redis_url = options.redis or local_redis.url
-    motor_started = threading.Event()
-    motor_error: list[BaseException] = []
-
-    def motor() -> None:
-        try:
-            demo_motor.run(redis_url, stop, motor_started)
-        except (RuntimeError, OSError, redis.RedisError) as exc:  # said by the main thread
-            motor_error.append(exc)
-            motor_started.set()
-
-    motor_thread = threading.Thread(target=motor, daemon=True)
-    motor_thread.start()
-    properties = {"RedisUrl": [redis_url], "Channels": CHANNELS, "DiscoveryPeriod": ["1"]}
-    database = server = gui = None
-    env = dict(os.environ)
-    server_log = workdir / "BeaconChannels.log"
-    try:
-        motor_started.wait(30)
-        if motor_error:
-            raise RuntimeError(f"the demo motor could not start: {motor_error[0]}")
-        if options.file:
-            db_file = workdir / "demo.db"
-            db_file.write_text(f"{SERVER}/{INSTANCE}/DEVICE/{SERVER}: {DEVICE}\n")
-            tango.Database(str(db_file)).put_device_property(DEVICE, properties)
-            port = free_port()
-            server = start_server(
-                [f"-file={db_file}", "-ORBendPoint", f"giop:tcp:127.0.0.1:{port}"], env, server_log
-            )
-            tools = Tools(
-                f"tango://127.0.0.1:{port}/{DEVICE}#dbase=no",
-                f"tango-nodb://127.0.0.1:{port}/{DEVICE}",
-                {},
-            )
-        else:
-            database = EmbeddedDatabase(workdir)
-            env["TANGO_HOST"] = os.environ["TANGO_HOST"] = database.tango_host
-            db = tango.Database()
-            info = tango.DbDevInfo()
-            info.name, info._class, info.server = DEVICE, SERVER, f"{SERVER}/{INSTANCE}"
-            db.add_server(info.server, [info])
-            db.put_device_property(DEVICE, properties)
-            server = start_server(["-ORBendPoint", "giop:tcp:127.0.0.1:0"], env, server_log)
-            tools = Tools(DEVICE, DEVICE, {"TANGO_HOST": database.tango_host})
+    with contextlib.ExitStack() as started:
+        redis_url = options.redis
+        if redis_url is None:
+            local_redis = LocalRedis()
+            started.callback(local_redis.stop)
+            redis_url = local_redis.url
+        start_motor(redis_url, stop, started)
+        properties = {"RedisUrl": [redis_url], "Channels": CHANNELS, "DiscoveryPeriod": ["1"]}
+        server_log = workdir / "BeaconChannels.log"
+        start = start_in_file if options.file else start_in_database
+        server, tools = start(properties, workdir, server_log, started)
+        started.callback(stop_server, server)
         proxy = wait_device(tools.device, server, server_log)
-        shown: list[Panel] | None = None
+        gui = shown = None
         if options.gui:
             shown = []
             reason = no_gui_reason(tools.bin / "taurus")
@@ -205,20 +176,75 @@ def run(options: argparse.Namespace, workdir: Path) -> int:
             else:
                 shown = panels(tools)
                 gui = TaurusPanels(shown, workdir)
+                started.callback(gui.stop)
         log.info("%s", banner(proxy, tools, shown, server_log))
         return follow(proxy, stop, options.seconds, gui)
-    finally:
-        stop.set()
-        if gui is not None:
-            gui.stop()
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=15)
-        motor_thread.join(timeout=5)
-        if database is not None:
-            database.stop()
-        if local_redis is not None:
-            local_redis.stop()
+
+
+def start_motor(redis_url: str, stop: threading.Event, started: contextlib.ExitStack) -> None:
+    """The demo axis in a thread, once it holds its channels; RuntimeError if it can't."""
+    ready = threading.Event()
+    error: list[BaseException] = []
+
+    def motor() -> None:
+        try:
+            demo_motor.run(redis_url, stop, ready)
+        except (RuntimeError, OSError, redis.RedisError) as exc:  # said by the main thread
+            error.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=motor, name="demo motor", daemon=True)
+    thread.start()
+    started.callback(thread.join, timeout=5)
+    started.callback(stop.set)  # unwound first: the motor stops, then is joined
+    ready.wait(30)
+    if error:
+        raise RuntimeError(f"the demo motor could not start: {error[0]}")
+
+
+def start_in_file(
+    properties: dict[str, list[str]],
+    workdir: Path,
+    server_log: Path,
+    started: contextlib.ExitStack,
+) -> tuple[subprocess.Popen[bytes], Tools]:
+    """The device server on a Tango file database (``--file``), on a port of its own."""
+    db_file = workdir / "demo.db"
+    db_file.write_text(f"{SERVER}/{INSTANCE}/DEVICE/{SERVER}: {DEVICE}\n")
+    tango.Database(str(db_file)).put_device_property(DEVICE, properties)
+    port = free_port()
+    endpoint = ["-ORBendPoint", f"giop:tcp:127.0.0.1:{port}"]
+    server = start_server([f"-file={db_file}", *endpoint], dict(os.environ), server_log)
+    address = f"127.0.0.1:{port}/{DEVICE}"
+    return server, Tools(f"tango://{address}#dbase=no", f"tango-nodb://{address}", {})
+
+
+def start_in_database(
+    properties: dict[str, list[str]],
+    workdir: Path,
+    server_log: Path,
+    started: contextlib.ExitStack,
+) -> tuple[subprocess.Popen[bytes], Tools]:
+    """The device server registered in an embedded Tango database (this process uses it too)."""
+    database = EmbeddedDatabase(workdir)
+    started.callback(database.stop)
+    os.environ["TANGO_HOST"] = database.tango_host
+    db = tango.Database()
+    info = tango.DbDevInfo()
+    info.name, info._class, info.server = DEVICE, SERVER, f"{SERVER}/{INSTANCE}"
+    db.add_server(info.server, [info])
+    db.put_device_property(DEVICE, properties)
+    server = start_server(["-ORBendPoint", "giop:tcp:127.0.0.1:0"], dict(os.environ), server_log)
+    return server, Tools(DEVICE, DEVICE, {"TANGO_HOST": database.tango_host})
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def follow(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ __all__ = ["Panel", "TaurusPanels", "no_gui_reason"]
 log = logging.getLogger("quickstart")
 
 _XCB_FAILURE = 'Could not load the Qt platform plugin "xcb"'
+_NO_DISPLAY = re.compile(r"could not connect to display (\S*)")
+# With QT_DEBUG_PLUGINS=1 Qt says which library its xcb plugin could not load.
+_MISSING_LIBRARY = re.compile(r"\(([^():]+\.so[.\d]*): cannot open shared object file")
 
 
 @dataclass(frozen=True)
@@ -55,12 +59,13 @@ class TaurusPanels:
         # Qt wants a private runtime folder; without a desktop session (ssh -X, Xvfb) it would
         # make /tmp/runtime-<user> and say so: ours is removed with the demo's files.
         runtime = {} if os.environ.get("XDG_RUNTIME_DIR") else {"XDG_RUNTIME_DIR": str(logs)}
+        qt = {**runtime, "QT_DEBUG_PLUGINS": "1"}  # only in their logs: see _why
         for panel in panels:
             path = logs / f"{panel.title.replace(' ', '-')}.log"
             with open(path, "wb") as out:
                 process = subprocess.Popen(
                     panel.command.argv,
-                    env={**os.environ, **runtime, **panel.command.env},
+                    env={**os.environ, **qt, **panel.command.env},
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -92,12 +97,16 @@ class TaurusPanels:
 
 
 def _why(log_path: Path) -> str:
-    """The line of a GUI program's log that says what went wrong."""
-    lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines()]
-    if any(_XCB_FAILURE in line for line in lines):
+    """What went wrong, from a GUI program's log, in words a person can act on."""
+    text = log_path.read_text(errors="replace")
+    if display := _NO_DISPLAY.search(text):
+        return f"Qt could not connect to the display {display[1]} (DISPLAY)"
+    if _XCB_FAILURE in text:
+        missing = ", ".join(sorted(set(_MISSING_LIBRARY.findall(text)))) or "a library"
         return (
-            "Qt could not load its xcb platform plugin (Debian libraries missing:"
-            " deploy/bootstrap.sh --gui installs them)"
+            f"Qt could not load its xcb platform plugin, missing {missing}"
+            " (deploy/bootstrap.sh --gui installs the Debian libraries it needs)"
         )
+    lines = [line.strip() for line in text.splitlines()]
     errors = [line for line in lines if "Error" in line or "CRITICAL" in line]
     return (errors or [line for line in lines if line] or ["no output"])[-1]
