@@ -2,12 +2,19 @@
 # Installs what tango-channels needs on a Debian machine, then the project in ./.venv.
 #   deploy/bootstrap.sh          runtime: redis-server, Python venv, the package
 #   deploy/bootstrap.sh --test   also what the test suite needs
-# Idempotent: installs only what is missing. Uses sudo when not root.
+#   deploy/bootstrap.sh --gui    also Taurus and Qt, for ./quickstart.sh --gui
+# The options combine. Idempotent: installs only what is missing. Uses sudo when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_test=0
-[[ "${1:-}" == "--test" ]] && want_test=1
+want_test=0 want_gui=0
+for option in "$@"; do
+    case "$option" in
+        --test) want_test=1 ;;
+        --gui) want_gui=1 ;;
+        *) echo "bootstrap: unknown option $option (known: --test --gui)" >&2; exit 2 ;;
+    esac
+done
 
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
@@ -23,6 +30,20 @@ if ((want_test)); then
         installed "$p" || packages+=("$p")
     done
     command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || packages+=(mariadb-server)
+    # The GUI test and docs/make-screenshot.sh run the Taurus windows on a virtual display.
+    installed xvfb || packages+=(xvfb)
+fi
+if ((want_gui)); then
+    # What PyQt5's wheel links against and does not carry: the libraries its Qt core, widgets
+    # and xcb platform plugin need (readelf NEEDED of the Qt5 libraries Taurus loads; without
+    # libxcb-icccm4, -keysyms1, -xinerama0: 'could not load the Qt platform plugin "xcb"').
+    for p in libgl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libfreetype6 libx11-6 \
+             libx11-xcb1 libxext6 libxkbcommon0 libxkbcommon-x11-0 libxcb1 libxcb-glx0 \
+             libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render0 \
+             libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0 \
+             libxcb-xinerama0 libxcb-xkb1; do
+        installed "$p" || packages+=("$p")
+    done
 fi
 if ((${#packages[@]})); then
     echo "bootstrap: installing ${packages[*]} with apt" >&2
@@ -39,6 +60,9 @@ fi
 if [[ ! -x .venv/bin/python ]]; then
     python3 -m venv .venv
 fi
+extras=()
+((want_test)) && extras+=(test)
+((want_gui)) && extras+=(gui)
 extra=""
-((want_test)) && extra="[test]"
+((${#extras[@]})) && extra="[$(IFS=,; echo "${extras[*]}")]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"

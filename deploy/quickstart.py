@@ -1,19 +1,24 @@
-"""Quick start: a BeaconChannels device showing a simulated BLISS motor, all local.
+"""Quick start: a BeaconChannels device showing a simulated BLISS axis, all local.
 
-    ./quickstart.sh [--file] [--seconds N] [--redis URL]
+    ./quickstart.sh [--gui] [--file] [--seconds N] [--redis URL]
 
 Starts a private Redis (unless ``--redis``), an embedded Tango database (pytango-db's
 ``PyDatabaseds``; ``--file`` uses a Tango file database instead), registers the server
-``BeaconChannels/demo`` with the device ``demo/beacon/1`` and a few ``Channels`` lines, starts
-a simulated BLISS-like motor publishing through tango_channels (see ``deploy/demo_motor.py``)
-and the device server, then prints how to read it. Runs until Ctrl-C, or ``--seconds``.
+``BeaconChannels/demo`` with the device ``demo/beacon/1`` and ``Channels`` lines for the
+channels of a BLISS axis ``roby``, starts a simulated BLISS axis publishing them (see
+``deploy/demo_motor.py``) and the device server, then prints how to read it, move it and look
+at it. ``--gui`` also opens Taurus's device panel and a trend of the position. Runs until
+Ctrl-C, or ``--seconds``. Its files (logs, database) are in a temporary folder removed at the
+end, or kept and named when something failed after they were written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,22 +27,43 @@ import threading
 import time
 from pathlib import Path
 
+import redis
 import tango
 
 from tango_channels_deploy import demo_motor
+from tango_channels_deploy.demo_commands import Tools
 from tango_channels_deploy.embedded_db import EmbeddedDatabase, free_port
 from tango_channels_deploy.local_redis import LocalRedis
+from tango_channels_deploy.taurus_panels import Panel, TaurusPanels, no_gui_reason
 
 log = logging.getLogger("quickstart")
 
 SERVER, INSTANCE, DEVICE = "BeaconChannels", "demo", "demo/beacon/1"
+_MM = "unit=mm format=%.3f"
+_SPEED = "unit=mm/s format=%.3f"
+# The channels a BLISS session publishes for an axis, typed as BLISS types them. Their
+# attribute names (axis_roby_position...) are the ones the device's Axes property gives.
+# Units are written as Taurus reads them (pint): "mm/s2" or "steps/mm" would show no unit.
 CHANNELS = [
-    'demo.roby.position type=float unit=mm format=%.3f label="roby position"',
-    "demo.roby.state type=state",
-    "demo.roby.target type=float access=rw unit=mm",
-    "demo.*.velocity type=float unit=mm/s",
-    "demo.musst:last__md5 default=unknown",
+    f'axis.roby.position type=float {_MM} label="roby position"',
+    f'axis.roby.dial_position type=float {_MM} label="roby dial position"',
+    'axis.roby.state type=state label="roby state"',
+    f'axis.roby._set_position type=float {_MM} label="roby set position"',
+    f'axis.roby.velocity type=float {_SPEED} label="roby velocity"',
+    'axis.roby.acceleration type=float unit=mm/s^2 format=%.3f label="roby acceleration"',
+    f'axis.roby.jog_velocity type=float {_SPEED} label="roby jog velocity"',
+    f'axis.roby.low_limit type=float {_MM} label="roby low limit"',
+    f'axis.roby.high_limit type=float {_MM} label="roby high limit"',
+    f'axis.roby.offset type=float {_MM} label="roby offset"',
+    'axis.roby.sign type=int format=%d label="roby sign"',
+    f'axis.roby.backlash type=float {_MM} label="roby backlash"',
+    'axis.roby.steps_per_unit type=float unit=1/mm format=%.1f label="roby steps per unit"',
+    f"{demo_motor.TARGET} type=float access=rw {_MM} "
+    """label="roby target (demo)" description="A request the demo motor honours: it moves roby"""
+    ''' there, within its limits. A BLISS axis moves with mv, not through Tango."''',
+    f'{demo_motor.MUSST} type=str default=unknown label="MUSST program checksum"',
 ]
+POSITION, STATE, TARGET = "axis_roby_position", "axis_roby_state", "roby_demo_target"
 
 
 def start_server(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -58,97 +84,193 @@ def wait_device(name: str, server: subprocess.Popen[bytes], log_path: Path) -> t
         except tango.DevFailed:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"BeaconChannels did not start, see {log_path}:\n{log_path.read_text()[-2000:]}"
+                    f"BeaconChannels did not start:\n{log_path.read_text()[-2000:]}"
                 ) from None
             time.sleep(0.2)
 
 
+def panels(tools: Tools) -> list[Panel]:
+    """Taurus's panel of the device and a trend of the position, as their commands."""
+    return [
+        Panel("Taurus device panel", tools.taurus("device", tools.taurus_device)),
+        Panel(
+            "Taurus trend",
+            tools.taurus("trend", "--window-name", "roby position", tools.attribute(POSITION)),
+        ),
+    ]
+
+
+def banner(
+    proxy: tango.DeviceProxy, tools: Tools, gui: list[Panel] | None, server_log: Path
+) -> str:
+    """What to paste elsewhere; ``gui``: the windows opened, None when none were asked for."""
+    read = tools.python(f"print(d.{POSITION}, d.{STATE})")
+    move = tools.python(f"d.{TARGET} = 7.5")
+    lines = [
+        f"BeaconChannels is running: device {DEVICE}, {proxy.state()}.",
+        proxy.status(),
+        "Read it:",
+        f"  {read.text}",
+        "Move the demo motor (a request it honours; it stops moving by itself after the first):",
+        f"  {move.text}",
+    ]
+    if gui:
+        lines.append("Taurus, opened now (open them again with):")
+        lines.extend(f"  {panel.command.text}" for panel in gui)
+    elif gui is None:
+        lines.append("See it in Taurus: ./quickstart.sh --gui (installs Taurus the first time).")
+    lines.append(f"Server log: {server_log}.  Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--redis", help="Redis URL (default: start a private redis-server)")
+    parser.add_argument(
+        "--redis",
+        help="Redis URL (default: start a private redis-server); the demo writes the BLISS axis"
+        " roby there: use a Redis of your own, not a beamline's",
+    )
     parser.add_argument("--file", action="store_true", help="use a Tango file database")
+    parser.add_argument("--gui", action="store_true", help="open Taurus's device panel and trend")
     parser.add_argument("--seconds", type=float, help="stop after that many seconds")
     options = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     workdir = Path(tempfile.mkdtemp(prefix="beacon-channels-demo-"))
+    try:
+        code = run(options, workdir)
+    except KeyboardInterrupt:
+        code = 0
+    except (RuntimeError, OSError) as exc:
+        log.error("%s", exc)
+        code = 1
+        if any(workdir.iterdir()):
+            log.error("the demo's logs are kept in %s", workdir)
+            return code
+    shutil.rmtree(workdir, ignore_errors=True)
+    return code
+
+
+def run(options: argparse.Namespace, workdir: Path) -> int:
+    """Start everything, say how to use it, follow the motor; stop everything (in reverse)."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.ExitStack() as started:
+        redis_url = options.redis
+        if redis_url is None:
+            local_redis = LocalRedis()
+            started.callback(local_redis.stop)
+            redis_url = local_redis.url
+        start_motor(redis_url, stop, started)
+        properties = {"RedisUrl": [redis_url], "Channels": CHANNELS, "DiscoveryPeriod": ["1"]}
+        server_log = workdir / "BeaconChannels.log"
+        start = start_in_file if options.file else start_in_database
+        server, tools = start(properties, workdir, server_log, started)
+        started.callback(stop_server, server)
+        proxy = wait_device(tools.device, server, server_log)
+        gui = shown = None
+        if options.gui:
+            shown = []
+            reason = no_gui_reason(tools.bin / "taurus")
+            if reason:
+                log.warning("%s", reason)
+            else:
+                shown = panels(tools)
+                gui = TaurusPanels(shown, workdir)
+                started.callback(gui.stop)
+        log.info("%s", banner(proxy, tools, shown, server_log))
+        return follow(proxy, stop, options.seconds, gui)
 
-    redis = None if options.redis else LocalRedis()
-    redis_url = options.redis or redis.url
-    motor = threading.Thread(target=demo_motor.run, args=(redis_url, stop), daemon=True)
-    motor.start()
-    properties = {"RedisUrl": [redis_url], "Channels": CHANNELS, "DiscoveryPeriod": ["1"]}
-    database = server = None
-    env = dict(os.environ)
-    server_log = workdir / "BeaconChannels.log"
+
+def start_motor(redis_url: str, stop: threading.Event, started: contextlib.ExitStack) -> None:
+    """The demo axis in a thread, once it holds its channels; RuntimeError if it can't."""
+    ready = threading.Event()
+    error: list[BaseException] = []
+
+    def motor() -> None:
+        try:
+            demo_motor.run(redis_url, stop, ready)
+        except (RuntimeError, OSError, redis.RedisError) as exc:  # said by the main thread
+            error.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=motor, name="demo motor", daemon=True)
+    thread.start()
+    started.callback(thread.join, timeout=5)
+    started.callback(stop.set)  # unwound first: the motor stops, then is joined
+    ready.wait(30)
+    if error:
+        raise RuntimeError(f"the demo motor could not start: {error[0]}")
+
+
+def start_in_file(
+    properties: dict[str, list[str]],
+    workdir: Path,
+    server_log: Path,
+    started: contextlib.ExitStack,
+) -> tuple[subprocess.Popen[bytes], Tools]:
+    """The device server on a Tango file database (``--file``), on a port of its own."""
+    db_file = workdir / "demo.db"
+    db_file.write_text(f"{SERVER}/{INSTANCE}/DEVICE/{SERVER}: {DEVICE}\n")
+    tango.Database(str(db_file)).put_device_property(DEVICE, properties)
+    port = free_port()
+    endpoint = ["-ORBendPoint", f"giop:tcp:127.0.0.1:{port}"]
+    server = start_server([f"-file={db_file}", *endpoint], dict(os.environ), server_log)
+    address = f"127.0.0.1:{port}/{DEVICE}"
+    return server, Tools(f"tango://{address}#dbase=no", f"tango-nodb://{address}", {})
+
+
+def start_in_database(
+    properties: dict[str, list[str]],
+    workdir: Path,
+    server_log: Path,
+    started: contextlib.ExitStack,
+) -> tuple[subprocess.Popen[bytes], Tools]:
+    """The device server registered in an embedded Tango database (this process uses it too)."""
+    database = EmbeddedDatabase(workdir)
+    started.callback(database.stop)
+    os.environ["TANGO_HOST"] = database.tango_host
+    db = tango.Database()
+    info = tango.DbDevInfo()
+    info.name, info._class, info.server = DEVICE, SERVER, f"{SERVER}/{INSTANCE}"
+    db.add_server(info.server, [info])
+    db.put_device_property(DEVICE, properties)
+    server = start_server(["-ORBendPoint", "giop:tcp:127.0.0.1:0"], dict(os.environ), server_log)
+    return server, Tools(DEVICE, DEVICE, {"TANGO_HOST": database.tango_host})
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
     try:
-        if options.file:
-            db_file = workdir / "demo.db"
-            db_file.write_text(f"{SERVER}/{INSTANCE}/DEVICE/{SERVER}: {DEVICE}\n")
-            tango.Database(str(db_file)).put_device_property(DEVICE, properties)
-            port = free_port()
-            server = start_server(
-                [f"-file={db_file}", "-ORBendPoint", f"giop:tcp:127.0.0.1:{port}"], env, server_log
-            )
-            name = f"tango://127.0.0.1:{port}/{DEVICE}#dbase=no"
-            taurus = f"tango-nodb://127.0.0.1:{port}/{DEVICE}"
-            use = f"python -c \"import tango; d = tango.DeviceProxy('{name}')"
-        else:
-            database = EmbeddedDatabase(workdir)
-            env["TANGO_HOST"] = os.environ["TANGO_HOST"] = database.tango_host
-            db = tango.Database()
-            info = tango.DbDevInfo()
-            info.name, info._class, info.server = DEVICE, SERVER, f"{SERVER}/{INSTANCE}"
-            db.add_server(info.server, [info])
-            db.put_device_property(DEVICE, properties)
-            server = start_server(["-ORBendPoint", "giop:tcp:127.0.0.1:0"], env, server_log)
-            name = DEVICE
-            taurus = f"tango://{database.tango_host}/{DEVICE}"
-            use = (
-                f'TANGO_HOST={database.tango_host} python -c "import tango; '
-                f"d = tango.DeviceProxy('{DEVICE}')"
-            )
-        proxy = wait_device(name, server, server_log)
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def follow(
+    proxy: tango.DeviceProxy, stop: threading.Event, seconds: float | None, gui: TaurusPanels | None
+) -> int:
+    """Log the motor every 2 s until ``stop`` (or ``seconds``); 1 if it never moved in a
+    ``--seconds`` run (the quick start's own check), else 0."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    seen: set[float] = set()
+    while not stop.wait(2.0):
+        if gui is not None:
+            gui.check()
+        reading = proxy.read_attribute(POSITION)
+        seen.add(reading.value)
         log.info(
-            f"""BeaconChannels is running: device {DEVICE}, {proxy.state()}.
-{proxy.status()}
-Read it (from {Path.cwd()}, with .venv/bin/python):
-  {use}; print(d.demo_roby_position, d.demo_roby_state, d.ChannelNames)"
-Move the demo motor (a write, published to the channel):
-  {use}; d.demo_roby_target = 7.5"
-Taurus (pip install taurus pyqt5): taurus form {taurus}/demo_roby_position {taurus}/demo_roby_state
-Server log: {server_log}.  Ctrl-C to stop."""
+            "%s: roby %.3f mm, %s (event time %s)",
+            DEVICE,
+            reading.value,
+            proxy.read_attribute(STATE).value,
+            time.strftime("%H:%M:%S", time.localtime(reading.time.totime())),
         )
-        deadline = None if options.seconds is None else time.monotonic() + options.seconds
-        seen: set[float] = set()
-        while not stop.wait(2.0):
-            reading = proxy.read_attribute("demo_roby_position")
-            seen.add(reading.value)
-            log.info(
-                "%s: roby %s mm, %s (event time %s)",
-                DEVICE,
-                reading.value,
-                proxy.demo_roby_state,
-                time.strftime("%H:%M:%S", time.localtime(reading.time.totime())),
-            )
-            if deadline is not None and time.monotonic() > deadline:
-                break
-        moving = len(seen) > 1
-        log.info("done: %s", "the position moved" if moving else "no movement seen")
-        return 0 if moving or options.seconds is None else 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stop.set()
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=15)
-        motor.join(timeout=5)
-        if database is not None:
-            database.stop()
-        if redis is not None:
-            redis.stop()
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    moving = len(seen) > 1
+    log.info("done: %s", "the position moved" if moving else "no movement seen")
+    return 0 if moving or seconds is None else 1
 
 
 if __name__ == "__main__":
