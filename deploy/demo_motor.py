@@ -31,9 +31,9 @@ from typing import Any
 import redis
 
 from tango_channels import Bus, Channel
-from tango_channels.wire.opaque import opaque_class
+from tango_channels.bridge.axes import axis_state
 
-__all__ = ["AXIS", "MUSST", "SETTINGS", "TARGET", "AxisBusy", "axis_state", "run", "travelled"]
+__all__ = ["AXIS", "MUSST", "SETTINGS", "TARGET", "AxisBusy", "run", "travelled"]
 
 log = logging.getLogger("demo_motor")
 
@@ -60,19 +60,6 @@ SETTINGS: dict[str, Any] = {
     "steps_per_unit": 2000.0,
 }
 
-_AxisState = opaque_class("bliss.common.axis.state", "AxisState")
-# What AxisState() carries with it: BLISS's standard states and their descriptions.
-_STATE_DESCRIPTIONS = {
-    "READY": "Axis is READY",
-    "MOVING": "Axis is MOVING",
-    "FAULT": "Error from controller",
-    "LIMPOS": "Hardware high limit active",
-    "LIMNEG": "Hardware low limit active",
-    "HOME": "Home signal active",
-    "OFF": "Axis power is off",
-    "DISABLED": "Axis cannot move",
-    "UNKNOWN": "Axis state not handled",
-}
 #: Where the motor goes by itself, a pause of 2 s after each move, until the first request.
 _TOUR = (6.0, -4.0, 9.0, -8.0, 2.5)
 _PERIOD = 0.05  # seconds between two positions published during a move
@@ -80,13 +67,6 @@ _PERIOD = 0.05  # seconds between two positions published during a move
 
 class AxisBusy(RuntimeError):
     """Someone else already holds the axis's channels on that Redis."""
-
-
-def axis_state(*names: str) -> object:
-    """An object that BLISS decodes as ``AxisState(*names)``, byte for byte as BLISS sends it."""
-    state = _AxisState()
-    state.state = {"_current_states": list(names), "_state_desc": dict(_STATE_DESCRIPTIONS)}
-    return state
 
 
 def travelled(t: float, distance: float, velocity: float, acceleration: float) -> float:

@@ -4,8 +4,8 @@
 
 Starts a private Redis (unless ``--redis``), an embedded Tango database (pytango-db's
 ``PyDatabaseds``; ``--file`` uses a Tango file database instead), registers the server
-``BeaconChannels/demo`` with the device ``demo/beacon/1`` and ``Channels`` lines for the
-channels of a BLISS axis ``roby``, starts a simulated BLISS axis publishing them (see
+``BeaconChannels/demo`` with the device ``demo/beacon/1`` showing the BLISS axis ``roby``
+(``Axes``) and two more channels, starts a simulated BLISS axis publishing them (see
 ``deploy/demo_motor.py``) and the device server, then prints how to read it, move it and look
 at it. ``--gui`` also opens Taurus's device panel and a trend of the position. Runs until
 Ctrl-C, or ``--seconds``. Its files (logs, database) are in a temporary folder removed at the
@@ -32,33 +32,20 @@ import tango
 
 from tango_channels_deploy import demo_motor
 from tango_channels_deploy.demo_commands import Tools
-from tango_channels_deploy.embedded_db import EmbeddedDatabase, free_port
+from tango_channels_deploy.embedded_db import EmbeddedDatabase
 from tango_channels_deploy.local_redis import LocalRedis
+from tango_channels_deploy.ports import free_port
 from tango_channels_deploy.taurus_panels import Panel, TaurusPanels, no_gui_reason
 
 log = logging.getLogger("quickstart")
 
 SERVER, INSTANCE, DEVICE = "BeaconChannels", "demo", "demo/beacon/1"
-_MM = "unit=mm format=%.3f"
-_SPEED = "unit=mm/s format=%.3f"
-# The channels a BLISS session publishes for an axis, typed as BLISS types them. Their
-# attribute names (axis_roby_position...) are the ones the device's Axes property gives.
-# Units are written as Taurus reads them (pint): "mm/s2" or "steps/mm" would show no unit.
+# The BLISS axis, as the Axes property shows one: axis_roby_position, _state (a DevState),
+# _state_names, _velocity... labelled "roby position"..., units from mm. And two channels of
+# other BLISS objects: the demo's move request and a cached MUSST parameter.
+AXES = ["roby unit=mm format=%.3f"]
 CHANNELS = [
-    f'axis.roby.position type=float {_MM} label="roby position"',
-    f'axis.roby.dial_position type=float {_MM} label="roby dial position"',
-    'axis.roby.state type=state label="roby state"',
-    f'axis.roby._set_position type=float {_MM} label="roby set position"',
-    f'axis.roby.velocity type=float {_SPEED} label="roby velocity"',
-    'axis.roby.acceleration type=float unit=mm/s^2 format=%.3f label="roby acceleration"',
-    f'axis.roby.jog_velocity type=float {_SPEED} label="roby jog velocity"',
-    f'axis.roby.low_limit type=float {_MM} label="roby low limit"',
-    f'axis.roby.high_limit type=float {_MM} label="roby high limit"',
-    f'axis.roby.offset type=float {_MM} label="roby offset"',
-    'axis.roby.sign type=int format=%d label="roby sign"',
-    f'axis.roby.backlash type=float {_MM} label="roby backlash"',
-    'axis.roby.steps_per_unit type=float unit=1/mm format=%.1f label="roby steps per unit"',
-    f"{demo_motor.TARGET} type=float access=rw {_MM} "
+    f"{demo_motor.TARGET} type=float access=rw unit=mm format=%.3f "
     """label="roby target (demo)" description="A request the demo motor honours: it moves roby"""
     ''' there, within its limits. A BLISS axis moves with mv, not through Tango."''',
     f'{demo_motor.MUSST} type=str default=unknown label="MUSST program checksum"',
@@ -161,7 +148,12 @@ def run(options: argparse.Namespace, workdir: Path) -> int:
             started.callback(local_redis.stop)
             redis_url = local_redis.url
         start_motor(redis_url, stop, started)
-        properties = {"RedisUrl": [redis_url], "Channels": CHANNELS, "DiscoveryPeriod": ["1"]}
+        properties = {
+            "RedisUrl": [redis_url],
+            "Axes": AXES,
+            "Channels": CHANNELS,
+            "DiscoveryPeriod": ["1"],
+        }
         server_log = workdir / "BeaconChannels.log"
         start = start_in_file if options.file else start_in_database
         server, tools = start(properties, workdir, server_log, started)

@@ -140,7 +140,7 @@ def test_an_axes_glob_finds_live_axes_and_axes_known_only_by_their_settings(
         assert shows(proxy, f"axis_{gone}_state", DevState.UNKNOWN)
         assert outcome(proxy, f"axis_{gone}_low_limit") == (None, AttrQuality.ATTR_INVALID)
         assert "shown from BLISS settings: no session holds them" in proxy.status()
-        for name, unit in [("position", "mm"), ("velocity", "mm/s"), ("acceleration", "mm/s2")]:
+        for name, unit in [("position", "mm"), ("velocity", "mm/s"), ("acceleration", "mm/s^2")]:
             config = proxy.get_attribute_config(f"axis_{live}_{name}")
             assert config.unit == unit and config.writable == AttrWriteType.READ
         assert proxy.get_attribute_config(f"axis_{live}_position").format == "%.3f"

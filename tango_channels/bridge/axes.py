@@ -74,11 +74,12 @@ _EXPOSED += ("low_limit", "high_limit", "offset", "sign", "backlash", "steps_per
 _EXPOSED += ("jog_velocity", "_set_position")
 _KINDS = {"sign": "int", "state": "state"}
 _NOT_SHOWN_FROM_HASH = ("state", "_set_position")
+# Units as Taurus reads them (pint): "mm/s2" or "steps/mm" would show as no unit.
 _UNITS = {
     "velocity": "{u}/s",
     "jog_velocity": "{u}/s",
-    "acceleration": "{u}/s2",
-    "steps_per_unit": "steps/{u}",
+    "acceleration": "{u}/s^2",
+    "steps_per_unit": "1/{u}",
     "sign": "",
     "state": "",
 }
