@@ -270,8 +270,9 @@ class BeaconChannels(Device):
         return self.get_device_attr().get_attr_by_name(name).get_properties()
 
     def create_attributes(self, views: list[View]) -> list[View]:
-        """Make the attributes of new views, under the monitor; those it could not make for
-        the monitor stayed busy are tried again next time, up to CREATE_ATTEMPTS times."""
+        """Make the attributes of new views, under the monitor, and return the views done
+        with: made, or refused for good (said in Status). Those it could not make for the
+        monitor stayed busy are tried again next time, up to CREATE_ATTEMPTS times."""
         for view in views:
             self._to_create.setdefault(view, 0)
         if not self._to_create or self.exposure is None:
@@ -279,7 +280,8 @@ class BeaconChannels(Device):
         waiting = list(self._to_create)
         try:
             with tango.AutoTangoMonitor(self):
-                made = [v for v in waiting if self._expose(v)]
+                for view in waiting:
+                    self._expose(view)
         except tango.DevFailed as exc:  # the monitor stayed busy past its timeout
             log.warning("creating attributes: %s", exc.args[0].desc)
             for view in waiting:
@@ -297,11 +299,11 @@ class BeaconChannels(Device):
             return []
         self._to_create.clear()
         self._push_names()
-        return made
+        return waiting
 
-    def _expose(self, view: View) -> bool:
-        """Create (or reuse, after Init) the attribute of ``view``; False if it can't have
-        one (said in Status)."""
+    def _expose(self, view: View) -> None:
+        """Create (or reuse, after Init) the attribute of ``view``, or say in Status why it
+        can't have one."""
         assert view.kind is not None and view.attribute is not None
         key = view.attribute.lower()
         wanted = tango_type(view.kind)
@@ -311,7 +313,7 @@ class BeaconChannels(Device):
                 f"channel {view.name} is now {view.kind}, but attribute {view.attribute} "
                 "has another type: restart the server to change it"
             )
-            return False
+            return
         if existing is None:
             try:
                 self._create_attribute(view, wanted)
@@ -320,12 +322,11 @@ class BeaconChannels(Device):
                     f"cannot create attribute {view.attribute} for channel {view.name}: "
                     f"{exc.args[0].desc}"
                 )
-                return False
+                return
         self._types[key] = wanted
         self._shown[key] = (view.attribute, view.key, str(view.kind))
         self._retired.pop(key, None)
         self._views[key] = view
-        return True
 
     def _create_attribute(self, view: View, ttype: TangoType) -> None:
         assert view.attribute is not None and view.kind is not None

@@ -141,14 +141,14 @@ class Publisher:
         now = time.time()
         queued = {view for view, _ in changes.samples}
         for view in made:  # made late (the monitor was busy): what it shows now
-            if view not in queued and view.sample is not None and view.attribute:
-                self.show(view, view.attribute.lower(), view.sample, now)
+            key = view.attribute.lower() if view.attribute else ""
+            if view not in queued and view.sample is not None and views.get(key) is view:
+                self.show(view, key, view.sample, now)
         for view, samples in changes.samples:
-            key = view.attribute.lower() if view.attribute else None
-            if key is None or views.get(key) is not view:
-                continue
-            for sample in samples:
-                self.show(view, key, sample, now)
+            key = view.attribute.lower() if view.attribute else ""
+            if views.get(key) is view:
+                for sample in samples:
+                    self.show(view, key, sample, now)
         if made:  # shown with their first samples: a client subscribing now gets those
             self.exposure.shown(made)
         self._periodic_archive(views, now)
