@@ -33,10 +33,8 @@ channel, queries them all again and publishes values set while Redis was unreach
 down when the bus starts is just the first of these retries: nothing hangs, and reading a
 channel's value times out with an error saying so.
 
-Messages are read in batches (everything already received, one ``recv``); the publishes a
-batch calls for go in one pipelined round trip, and after each batch the hooks registered with
-:meth:`Bus.after_batch` run, so that a consumer such as the Tango device can publish only the
-latest value of each channel when values arrive faster than it can forward them.
+Messages are read in batches (everything already received, one ``recv``), and the publishes
+a batch calls for (answers, queries) go in one pipelined round trip.
 """
 
 from __future__ import annotations
@@ -183,7 +181,6 @@ class Bus:
         self.last_error: str | None = None
         self.disconnected_since: float | None = None
         self._state_listeners: list[Callable[[ConnectionState, str | None], None]] = []
-        self._batch_hooks: list[Callable[[], None]] = []
         self._decode_error_listeners: list[Callable[[str, str], None]] = []
 
         self._lock = threading.Lock()  # the protocol and the participants; never across I/O
@@ -235,10 +232,6 @@ class Bus:
         """Call ``fn(channel_name, error)`` (in the reader) for each message dropped as
         undecodable on a channel of this bus."""
         self._decode_error_listeners.append(fn)
-
-    def after_batch(self, fn: Callable[[], None]) -> None:
-        """Call ``fn()`` in the reader after each batch of received messages."""
-        self._batch_hooks.append(fn)
 
     def in_reader(self) -> bool:
         """Whether the caller is this bus's reader (where callbacks of received values run)."""
@@ -554,11 +547,6 @@ class Bus:
                 self._dispatch(actions, out)
         if out:
             self._flush(out)
-        for hook in self._batch_hooks:
-            try:
-                hook()
-            except Exception:
-                log.exception("after_batch hook %r failed", hook)
 
     def _carry_out(self, actions: list[Action]) -> None:
         out: list[Publish] = []
