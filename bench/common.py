@@ -101,6 +101,34 @@ def process_figures(pid: int) -> dict[str, float]:
     }
 
 
+# BLISS processes holding channels (a value each, answering queries), while others publish
+# them: BLISS's rule is that a value nobody holds is gone, and the device shows it so.
+HOLDER_SCRIPT = r"""
+import sys
+from tango_channels import Bus, Channel
+url, names = sys.argv[1], sys.argv[2:]
+bus = Bus(url)
+held = [Channel(name, value=0.0, bus=bus) for name in names]
+while bus.pending_values():
+    pass
+print("READY", flush=True)
+sys.stdin.readline()
+"""
+
+
+def hold(url: str, names: list[str]) -> subprocess.Popen[str]:
+    """A process holding ``names`` (kill it to let them go)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER_SCRIPT, url, *names],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=HERE.parent,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "READY"
+    return process
+
+
 class EventClient:
     """A client process (bench/event_client.py) recording change events of attributes."""
 

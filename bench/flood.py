@@ -3,7 +3,9 @@
     python bench/flood.py [--channels 20] [--rate 1000] [--seconds 60] [--publishers 2]
 
 ``--publishers`` processes share the channels and set each at ``--rate`` values/s for
-``--seconds``; a device exposes them; a client process records their change events. At the
+``--seconds``; another process holds them (as BLISS processes hold what they publish: a value
+nobody holds is gone, and the device says so); a device exposes them; a client process records
+their change events. At the
 end every channel is set to a final value, and the client must see that value last on every
 channel (when a client can't keep up, intermediate values are dropped, never the latest).
 Prints the values/s sent and delivered, event latency p50/p99 and what was dropped.
@@ -23,6 +25,7 @@ sys.path.insert(0, str(HERE.parent))
 from common import (  # noqa: E402
     EventClient,
     beacon_channels,
+    hold,
     percentile,
     process_figures,
     wait_final,
@@ -69,6 +72,7 @@ def main() -> None:
     redis = LocalRedis()
     device = client = None
     publishers: list[subprocess.Popen[str]] = []
+    holder = hold(redis.url, names)
     try:
         for k in range(options.publishers):
             process = subprocess.Popen(
@@ -135,7 +139,7 @@ def main() -> None:
     finally:
         if client is not None:
             client.stop()
-        for process in publishers:
+        for process in (*publishers, holder):
             process.kill()
         if device is not None:
             device.stop()

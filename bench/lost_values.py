@@ -2,8 +2,9 @@
 
     python bench/lost_values.py [--runs 10] [--values 2000]
 
-A device exposes the channels; a publisher process sets them at a steady rate (real BLISS
-``_Value`` messages, as in ``flood.py``); a client process counts the change events. Two
+A device exposes the channels; a process holds them and a publisher process sets them at a
+steady rate (real BLISS ``_Value`` messages, as in ``flood.py``); a client process counts the
+change events. Two
 cases: one channel at 200 Hz (``--runs`` runs of ``--values`` values), and 20 channels at
 100 Hz (one run of ``--values`` values each). Every value must arrive: lost = sent - received.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from common import EventClient, beacon_channels, wait_final  # noqa: E402
+from common import EventClient, beacon_channels, hold, wait_final  # noqa: E402
 from flood import FINAL, PUBLISHER  # noqa: E402
 
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
@@ -62,6 +63,7 @@ def main() -> None:
             ("20 channels at 100 Hz", 20, 100.0, 1),
         ):
             names = [f"lost.{count}.{i:03d}" for i in range(count)]
+            holder = hold(redis.url, names)  # BLISS holds what it publishes
             device = beacon_channels(
                 {"RedisUrl": [redis.url], "Channels": [f"{n} type=float" for n in names]}
             )
@@ -73,6 +75,7 @@ def main() -> None:
                 ]
             finally:
                 device.stop()
+                holder.kill()
             lost = [sent - received for sent, received in results]
             print(
                 f"{label}: {runs} runs of {options.values} values per channel; lost per run "

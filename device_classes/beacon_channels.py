@@ -149,6 +149,7 @@ class BeaconChannels(Device):
             self._shown: dict[str, tuple[str, str, str]] = {}  # -> (attribute, key, kind)
             self._retired: dict[str, str] = {}  # attribute (lower case) -> why
             self._views: dict[str, View] = {}
+            self._attributes: dict[str, Any] = {}  # attribute (lower case) -> tango.Attribute
             self._tango_log = TangoLog(self)
             self._tango_log.attach()
             self.add_version_info("tango-channels", _version())
@@ -267,7 +268,19 @@ class BeaconChannels(Device):
         return self._types[key]
 
     def attribute_properties(self, name: str) -> Any:
-        return self.get_device_attr().get_attr_by_name(name).get_properties()
+        return self._attribute(name.lower()).get_properties()
+
+    def listened(self, key: str, archive: bool) -> bool:
+        """Whether a client subscribed to the attribute's archive (or change) events: the
+        publisher pushes nothing nobody listens to (a new subscriber reads the value)."""
+        attr = self._attribute(key)
+        return bool(attr.archive_event_subscribed() if archive else attr.change_event_subscribed())
+
+    def _attribute(self, key: str) -> Any:
+        attr = self._attributes.get(key)
+        if attr is None:
+            attr = self._attributes[key] = self.get_device_attr().get_attr_by_name(key)
+        return attr
 
     def create_attributes(self, views: list[View]) -> list[View]:
         """Make the attributes of new views, under the monitor, and return the views done
@@ -298,7 +311,6 @@ class BeaconChannels(Device):
                     del self._to_create[view]
             return []
         self._to_create.clear()
-        self._push_names()
         return waiting
 
     def _expose(self, view: View) -> None:
@@ -403,7 +415,7 @@ class BeaconChannels(Device):
             self.push_change(attribute, failed)
             self.push_archive(attribute, failed)
         if keys:
-            self._push_names()
+            self.push_names()
 
     # ------------------------------------------------------------------ reads and writes
     def read_channel(self, attr: tango.Attribute) -> Any:
@@ -441,20 +453,23 @@ class BeaconChannels(Device):
         self._wait_shown([view])
 
     def _wait_shown(self, views: list[View]) -> None:
-        """Wait (a little) until the publisher shows the latest samples of ``views``, so that
-        a client reading right after a write or a command sees what it did. The publisher
-        stores samples before it pushes them, without the monitor: this may hold it."""
+        """Wait (a little) until the publisher shows the values the channels of ``views``
+        hold now, so that a client reading right after a write or a command sees what it
+        did. The publisher stores samples before it pushes them, without the monitor: this
+        may hold it."""
         publisher = self.publisher
         if publisher is None:
             return
+        targets = [
+            (v.attribute.lower(), held.timestamp)
+            for v in views
+            if v.attribute is not None and (held := v.watch.channel.held) is not None
+        ]
         deadline = time.monotonic() + SHOWN_WAIT
         while time.monotonic() < deadline:
             if all(
-                v.attribute is not None
-                and (shown := publisher.cache.get(v.attribute.lower())) is not None
-                and v.sample is not None
-                and shown.value is v.sample.value
-                for v in views
+                (shown := publisher.cache.get(key)) is not None and shown.timestamp >= since
+                for key, since in targets
             ):
                 return
             time.sleep(0.002)
@@ -473,7 +488,7 @@ class BeaconChannels(Device):
     def _channel_names(self) -> list[str]:
         return [tango_text(n) for n in self.exposure.channel_names()] if self.exposure else []
 
-    def _push_names(self) -> None:
+    def push_names(self) -> None:
         try:
             self.push_change_event("ChannelNames", self._channel_names())
         except tango.DevFailed as exc:
@@ -486,7 +501,9 @@ class BeaconChannels(Device):
     def ValuesReceived(self) -> int:
         return self._counter().values_received
 
-    @attribute(dtype="DevLong64", doc="Change and archive events pushed to Tango clients.")
+    @attribute(
+        dtype="DevLong64", doc="Change and archive events pushed to the Tango clients listening."
+    )
     def EventsPushed(self) -> int:
         return self._counter().events_pushed
 

@@ -40,10 +40,16 @@ __all__ = ["Counters", "Publisher"]
 log = logging.getLogger("BeaconChannels")
 
 PUBLISH_TICK = 0.25  # seconds the publisher sleeps at most: periodic work
+# Backing up: the publisher is "backed up" when its share of busy time (a moving average over
+# its turns) goes above BACKED_UP, and until it falls below CALM. Backed up, it takes a turn
+# every PACE seconds at most and pushes each channel's latest value only: values come faster
+# than the device, and its clients on the same machine, can carry them; the latest matters.
+BACKED_UP, CALM, PACE = 0.6, 0.3, 0.004
 CONFIG_REFRESH = 1.0  # seconds an attribute's criteria are kept before reading them again
 CONFIG_SWEEP = 20  # attributes whose criteria are read again each tick, changing or not
 COUNTERS_PERIOD = 1.0  # seconds between two events of the counters, at most
 _QUALITIES = {q: AttrQuality.names[q.value] for q in Quality}
+_ALARMS = (Quality.ALARM, Quality.WARNING)
 
 
 @dataclass
@@ -69,11 +75,15 @@ class PublishingDevice(Protocol):
 
     def attribute_properties(self, name: str) -> Any: ...
 
+    def listened(self, key: str, archive: bool) -> bool: ...
+
     def push_change(self, name: str, *event: Any) -> bool: ...
 
     def push_archive(self, name: str, *event: Any) -> bool: ...
 
     def push_counters(self, counters: Counters) -> None: ...
+
+    def push_names(self) -> None: ...
 
     def update_state(self) -> None: ...
 
@@ -121,18 +131,27 @@ class Publisher:
 
     def _run(self) -> None:
         with tango.EnsureOmniThread():
+            load, backed_up = 0.0, False
+            ended = time.monotonic()
             while not self._stopping.is_set():
                 self.exposure.changed.wait(PUBLISH_TICK)
+                if backed_up:  # let the values of a few ms come: their latest is pushed
+                    self._stopping.wait(max(0.0, ended + PACE - time.monotonic()))
                 if self._stopping.is_set():
                     break
+                started = time.monotonic()
                 try:
-                    self._publish_once()
+                    self._publish_once(latest_only=backed_up)
                 except Exception:  # a bug of ours: say so, and keep publishing
                     log.exception("%s: publishing failed", self.device.get_name())
+                now = time.monotonic()
+                load = 0.8 * load + 0.2 * (now - started) / max(now - ended, 1e-6)
+                ended = now
+                backed_up = load > (CALM if backed_up else BACKED_UP)
 
     # ------------------------------------------------------------------ one turn
-    def _publish_once(self) -> None:
-        changes = self.exposure.take_changes()
+    def _publish_once(self, latest_only: bool = False) -> None:
+        changes = self.exposure.take_changes(latest_only)
         self.counters.values_coalesced += changes.coalesced
         made = self.device.create_attributes(changes.new)
         if made:
@@ -151,6 +170,7 @@ class Publisher:
                     self.show(view, key, sample, now)
         if made:  # shown with their first samples: a client subscribing now gets those
             self.exposure.shown(made)
+            self.device.push_names()
         self._periodic_archive(views, now)
         self._sweep_configs(views, now)
         self._count()
@@ -162,23 +182,32 @@ class Publisher:
         """Apply alarm limits and criteria to ``sample``, store it, push its events."""
         assert view.attribute is not None
         events = self._filter(view, key, now)
-        if sample.error is None:
-            quality, alarm = alarm_of(sample.value, sample.quality, events.criteria, view.attribute)
-            if quality is not sample.quality:
-                sample = dataclasses.replace(sample, quality=quality)
-            self._set_alarm(key, sample.quality, alarm or _quality_reason(view, sample))
+        if sample.error is not None:
+            if self.alarms.pop(key, None) is not None:
+                self.refresh_state_soon()
         else:
-            self.alarms.pop(key, None)
+            alarm = ""
+            if events.criteria.has_alarms:
+                quality, alarm = alarm_of(
+                    sample.value, sample.quality, events.criteria, view.attribute
+                )
+                if quality is not sample.quality:
+                    sample = Sample(sample.value, sample.timestamp, quality)
+            if alarm or sample.quality in _ALARMS or key in self.alarms:
+                self._set_alarm(key, sample.quality, alarm or _quality_reason(view, sample))
         before = self.cache.get(key)
         if before is None or _standing(before) != _standing(sample):
             self.refresh_state_soon()  # Status counts such changes: say them now
         change, archive = events.change(sample), events.archive(sample, now)
-        timestamp = self._stamp(key, sample, now) if change or archive else sample.timestamp
-        self.cache[key] = dataclasses.replace(sample, timestamp=timestamp)
-        if change:
-            self._push(view, key, sample, timestamp, self.device.push_change)
-        if archive:
-            self._push(view, key, sample, timestamp, self.device.push_archive)
+        if change or archive:
+            timestamp = self._stamp(key, sample, now)
+            if timestamp != sample.timestamp:
+                sample = sample.at(timestamp)
+        self.cache[key] = sample
+        if change and self.device.listened(key, archive=False):
+            self._push(view, key, sample, self.device.push_change)
+        if archive and self.device.listened(key, archive=True):
+            self._push(view, key, sample, self.device.push_archive)
 
     def forget(self, key: str, sample: Sample) -> None:
         """``key`` is retired: reads get ``sample`` (an error) from now on."""
@@ -187,25 +216,22 @@ class Publisher:
         self._periodic.discard(key)
 
     # ------------------------------------------------------------------ internals
-    def _stamp(self, key: str, sample: Sample, now: float) -> float:
+    def _stamp(self, key: str, sample: Sample, now: float, periodic: bool = False) -> float:
         """The event's timestamp: the value's source time, strictly later than the previous
-        event of the attribute (archivers key on it); an error happens now."""
-        timestamp = now if sample.error and not sample.absent else sample.timestamp
+        event of the attribute (archivers key on it); an error and a periodic event happen
+        now."""
+        now_is_when = periodic or (sample.error is not None and not sample.absent)
+        timestamp = now if now_is_when else sample.timestamp
         last = self.last_pushed.get(key)
         if last is not None and timestamp <= last:
             timestamp = max(now, last + 1e-6)
         self.last_pushed[key] = timestamp
         return timestamp
 
-    def _push(
-        self,
-        view: View,
-        key: str,
-        sample: Sample,
-        timestamp: float,
-        push: Callable[..., bool],
-    ) -> None:
+    def _push(self, view: View, key: str, sample: Sample, push: Callable[..., bool]) -> None:
+        """Push ``sample`` (its timestamp already the event's) with ``push``."""
         assert view.attribute is not None
+        timestamp = sample.timestamp
         ttype = self.device.tango_type(key)
         if sample.error and not sample.absent:
             event: tuple[Any, ...] = (
@@ -256,9 +282,10 @@ class Publisher:
             if events is None or sample is None or view is None or not events.archive_due(now):
                 continue
             events.archive(sample, now)
-            periodic = dataclasses.replace(sample, timestamp=now)
-            timestamp = self._stamp(key, periodic, now)
-            self._push(view, key, periodic, timestamp, self.device.push_archive)
+            timestamp = self._stamp(key, sample, now, periodic=True)
+            periodic = sample.at(timestamp)
+            if self.device.listened(key, archive=True):
+                self._push(view, key, periodic, self.device.push_archive)
 
     def _sweep_configs(self, views: dict[str, View], now: float) -> None:
         """Read a few quiet attributes' criteria again: one whose alarm limits changed shows

@@ -524,29 +524,28 @@ class Bus:
                 self._send_subscriber(commands)
 
     def _handle_batch(self, replies: list[Any]) -> None:
-        out: list[Publish] = []
+        """The protocol takes the whole batch under the lock at once; then deliveries (the
+        callbacks) run in order, outside it, and the publishes go in one round trip."""
         now = _now()
         protocol = self._protocol
-        for reply in replies:
-            if type(reply) is not list or len(reply) != 3:
-                if isinstance(reply, RedisError):
-                    log.error(
-                        "bus %s: Redis error on the subscriber connection: %s", self.address, reply
-                    )
-                continue
-            kind, raw_name, data = reply
-            if kind == b"message":
-                with self._lock:
-                    actions = protocol.received(raw_name, data, now)
-            elif kind == b"subscribe":
-                with self._lock:
-                    actions = protocol.subscribed(raw_name, now)
-            else:
-                continue
-            if actions:
-                self._dispatch(actions, out)
-        if out:
-            self._flush(out)
+        actions: list[Action] = []
+        with self._lock:
+            for reply in replies:
+                if type(reply) is not list or len(reply) != 3:
+                    if isinstance(reply, RedisError):
+                        log.error(
+                            "bus %s: Redis error on the subscriber connection: %s",
+                            self.address,
+                            reply,
+                        )
+                    continue
+                kind, raw_name, data = reply
+                if kind == b"message":
+                    actions += protocol.received(raw_name, data, now)
+                elif kind == b"subscribe":
+                    actions += protocol.subscribed(raw_name, now)
+        if actions:
+            self._carry_out(actions)
 
     def _carry_out(self, actions: list[Action]) -> None:
         out: list[Publish] = []

@@ -90,6 +90,13 @@ class Criteria:
         )
 
     @property
+    def has_alarms(self) -> bool:
+        return any(
+            limit is not None
+            for limit in (self.min_alarm, self.max_alarm, self.min_warning, self.max_warning)
+        )
+
+    @property
     def has_change(self) -> bool:
         return self.abs_change is not None or self.rel_change is not None
 

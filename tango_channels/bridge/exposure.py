@@ -13,15 +13,17 @@ settings hashes BLISS persists), decides each attribute's
 Threads
 -------
 - The **bus reader** runs the mirror channels' callbacks: a new value, or nobody holding a
-  channel any more, becomes a new sample of each view of that channel, queued for the publisher
-  under the lock (never waiting for anything); :attr:`Exposure.changed` is then set.
+  channel any more, is queued as it is for each view of that channel, under the lock (a few
+  microseconds, never waiting for anything: the reader must keep up with Redis);
+  :attr:`Exposure.changed` is then set.
 - One **survey** thread, every ``discovery_period``: one pipelined round trip asks Redis which
   channels the globs match and how many subscribers every followed channel has (the bus then
   asks who holds a channel whose count dropped: see :mod:`tango_channels.protocol`); every
   ``settings_period``, one round trip fetches the settings fields that views fall back on; every
   ``AXIS_SCAN_PERIOD``, ``SCAN`` (never ``KEYS``) looks for axes known only by their hash.
 - The device's **publisher** thread calls :meth:`Exposure.take_changes`: new views to make
-  attributes for, and the samples to push, in order.
+  attributes for, and the samples to push, in order; it turns what was queued into samples
+  (:func:`~tango_channels.bridge.views.sample_from`), outside the lock.
 - Commands (``add_line``, ``remove``, ``write``, ``clear_cache``, ``stop_axes``) run in the
   caller's thread. The lock is held for work in memory only, never across I/O.
 """
@@ -54,13 +56,13 @@ from .lines import (
 from .naming import AttributeNamer, NameTaken
 from .sample import Sample
 from .settings import SettingSource, SettingsPoll
-from .views import Role, View, Watch, kind_of, sample_of
+from .views import Item, Role, View, Watch, kind_of, sample_from
 
 __all__ = ["Changes", "Exposure"]
 
 log = logging.getLogger(__name__)
 
-#: Samples of one view taken at once beyond which only the latest is pushed: the device is
+#: Values of one view taken at once beyond which only the latest is pushed: the device is
 #: not keeping up with that channel, and the latest value is what matters.
 MAX_BURST = 8
 AXIS_SCAN_PERIOD = 30.0  # seconds between two SCANs for axes known only by their hash
@@ -109,7 +111,8 @@ class Exposure:
         self._known = dict(known or {})
         self._namer = AttributeNamer([*reserved_names, *(a for a, _ in self._known.values())])
         self._new: list[View] = []
-        self._dirty: dict[View, None] = {}  # views with samples to push, in order
+        self._dirty: dict[View, None] = {}  # views with something queued, in order
+        self._unsettled: set[Watch] = set()  # without their first answer, or attribute
         self._poll = SettingsPoll()
         self.line_errors: list[str] = []
         self.runtime_errors: list[str] = []
@@ -157,9 +160,9 @@ class Exposure:
             return sorted((v for v in self._views if v.attribute), key=lambda v: v.name)
 
     def channel_names(self) -> list[str]:
-        """The channels exposed (those with an attribute), in channel-name order."""
+        """The channels exposed (their attributes made), in channel-name order."""
         with self._lock:
-            return sorted({v.name for v in self._views if v.attribute})
+            return sorted({v.name for v in self._views if v.shown})
 
     def pending(self) -> list[View]:
         """Views still waiting for a first value to decide their type."""
@@ -182,18 +185,14 @@ class Exposure:
         """Whether the channels (all, or ``names``) have their first answer (a value, or
         nobody holding one) and, where that gave them a type, their attribute."""
         with self._lock:
-            watches = (
-                [self._watches[n] for n in names if n in self._watches]
-                if names
-                else list(self._watches.values())
-            )
-            return all(self._settled(w) for w in watches)
+            if names:
+                return not any(self._watches.get(n) in self._unsettled for n in names)
+            return not self._unsettled
 
-    @staticmethod
-    def _settled(watch: Watch) -> bool:
-        if not watch.channel.settled:
-            return False
-        return all(v.shown or v.kind is None for v in watch.views)
+    def _check_settled(self, watch: Watch) -> None:
+        # Caller holds the lock.
+        if watch.channel.settled and all(v.shown or v.kind is None for v in watch.views):
+            self._unsettled.discard(watch)
 
     def wait_settled(self, timeout: float, names: list[str] | None = None) -> bool:
         deadline = time.monotonic() + timeout
@@ -241,32 +240,42 @@ class Exposure:
         return lines
 
     # ------------------------------------------------------------------ for the publisher
-    def take_changes(self) -> Changes:
-        """What changed since the last call (see :class:`Changes`)."""
+    def take_changes(self, latest_only: bool = False) -> Changes:
+        """What changed since the last call (see :class:`Changes`): every value queued, in
+        order, unless a view has more than MAX_BURST or ``latest_only`` (the publisher is
+        backed up): then its latest."""
         self.changed.clear()
+        burst = 1 if latest_only else MAX_BURST
         coalesced = 0
+        taken: list[tuple[View, list[Item]]] = []
         with self._lock:
             new, self._new = self._new, []
             dirty, self._dirty = list(self._dirty), {}
-            samples = []
             for view in dirty:
                 queued = view.pending
                 coalesced += view.dropped
                 view.dropped = 0
-                if len(queued) > MAX_BURST:
+                if len(queued) > burst:
                     coalesced += len(queued) - 1
-                    taken = [queued[-1]]
+                    taken.append((view, [queued[-1]]))
                 else:
-                    taken = list(queued)
+                    taken.append((view, list(queued)))
                 queued.clear()
-                samples.append((view, taken))
+        connected, describe = self.bus.connected, self.bus.describe_state
+        samples = []
+        for view, items in taken:
+            persisted = self._poll.get(view.spec.setting) if view.spec.setting else None
+            shown = [sample_from(view, item, connected, persisted, describe) for item in items]
+            view.sample = shown[-1]
+            samples.append((view, shown))
         return Changes(new, samples, coalesced)
 
     def shown(self, views: list[View]) -> None:
-        """The publisher made the attributes of ``views``."""
+        """The publisher made the attributes of ``views`` and showed their first samples."""
         with self._lock:
             for view in views:
                 view.shown = True
+                self._check_settled(view.watch)
 
     # ------------------------------------------------------------------ changes
     def add_line(self, line: str) -> list[str]:
@@ -443,7 +452,9 @@ class Exposure:
                     view.state_of_axis = state
                     if state is not None:
                         state.dependents.append(view)
-            self._resample(self._watches.get(f"axis.{axis}.position"))
+            position = self._watches.get(f"axis.{axis}.position")
+            if position is not None:
+                self._note(position, None)  # its quality now follows the state
 
     def _follow(self, views: list[View]) -> Watch:
         """Follow the channel of ``views`` (caller holds the lock; they share one watch)."""
@@ -451,6 +462,7 @@ class Exposure:
         watch.views = views
         self._watches[watch.name] = watch
         self._views += views
+        self._unsettled.add(watch)
         watch.channel = Channel(
             watch.name,
             bus=self.bus,
@@ -458,7 +470,7 @@ class Exposure:
             callback=watch.on_value,
             on_holders_changed=watch.on_holders_changed,
         )
-        self._resample(watch)
+        self._note(watch, None)
         return watch
 
     def _claim_name(self, view: View, chosen: str | None) -> None:
@@ -481,21 +493,22 @@ class Exposure:
         self._new.append(view)
 
     def _changed(self, watch: Watch, value: bool) -> None:
-        """A mirror channel's callback (in the reader, or in a writer's thread)."""
+        """A mirror channel's callback (in the reader, or in a writer's thread): a new value
+        (``value``), or whether anyone holds it changed."""
         with self._lock:
             if self._watches.get(watch.name) is not watch:
                 return  # removed meanwhile
             if value:
                 watch.decode_error = None
-            self._resample(watch)
+            self._note(watch, watch.channel.held if value else None)
             for view in watch.dependents:
-                self._record(view)
-        self.changed.set()
+                self._queue(view, None)
+        if not self.changed.is_set():
+            self.changed.set()
 
-    def _resample(self, watch: Watch | None) -> None:
-        # Caller holds the lock.
-        if watch is None:
-            return
+    def _note(self, watch: Watch, item: Item) -> None:
+        """Queue ``item`` for every view of ``watch`` (caller holds the lock); a view whose
+        type its first value decides is named then."""
         for view in watch.views:
             if view.kind is None:
                 view.kind = kind_of(watch.channel.held) or self._persisted_kind(view)
@@ -503,17 +516,14 @@ class Exposure:
                     continue  # None says nothing about the type: wait for a real value
             if not view.named:
                 self._name(view)
-            self._record(view)
+            self._queue(view, item)
+        self._check_settled(watch)
 
-    def _record(self, view: View) -> None:
+    def _queue(self, view: View, item: Item) -> None:
         # Caller holds the lock.
-        if view.kind is None:
-            return
-        persisted = self._poll.get(view.spec.setting) if view.spec.setting else None
-        view.record(
-            sample_of(view, self.bus.connected, persisted, self.bus.describe_state())
-        )
-        self._dirty[view] = None
+        if view.kind is not None:
+            view.record(item)
+            self._dirty[view] = None
 
     def _persisted_kind(self, view: View) -> Kind | None:
         persisted = self._poll.get(view.spec.setting) if view.spec.setting else None
@@ -525,7 +535,7 @@ class Exposure:
         # In the reader: every sample's validity follows the connection.
         with self._lock:
             for watch in self._watches.values():
-                self._resample(watch)
+                self._note(watch, None)
         self.changed.set()
 
     def _on_decode_error(self, name: str, message: str) -> None:
@@ -618,7 +628,7 @@ class Exposure:
             watches = {v.watch for v in self._views if v.spec.setting in changed}
             for watch in watches:
                 if not watch.channel.live:
-                    self._resample(watch)
+                    self._note(watch, None)
         if watches:
             self.changed.set()
 

@@ -41,3 +41,7 @@ class Sample:
     @classmethod
     def failed(cls, error: str, timestamp: float, absent: bool = False) -> Sample:
         return cls(None, timestamp, Quality.INVALID, error, absent)
+
+    def at(self, timestamp: float) -> Sample:
+        """The same sample, standing for another time."""
+        return Sample(self.value, timestamp, self.quality, self.error, self.absent)

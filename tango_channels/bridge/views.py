@@ -3,10 +3,13 @@
 A :class:`Watch` is one BLISS channel we follow (one mirror
 :class:`~tango_channels.channel.Channel`); a :class:`View` is one attribute showing it. Most
 channels have one view; a BLISS axis state has two (the Tango state, and the state names), and
-an axis position takes its quality from its axis's state. :func:`sample_of` computes what a
-view shows from what its watch knows: the live value, the value BLISS persists in a settings
-hash while nobody holds the channel, or why there is nothing to show. It is pure: no I/O, no
-lock; the caller (:mod:`tango_channels.bridge.exposure`) holds the lock.
+an axis position takes its quality from its axis's state.
+
+A view queues what happened to its channel, as it came (:meth:`View.record`): a value (the
+message, to show as it is), or ``None`` for "what the channel shows now changed" (nobody holds
+it any more, the connection, a setting). :func:`sample_from` turns each into a sample, from
+what the watch knows: the value, the value BLISS persists in a settings hash while nobody holds
+the channel, or why there is nothing to show. It is pure: no I/O, no lock.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from .lines import ChannelSpec
 from .sample import Quality, Sample
 from .settings import Persisted
 
-__all__ = ["PENDING_MAX", "Role", "View", "Watch", "sample_of"]
+__all__ = ["PENDING_MAX", "Item", "Role", "View", "Watch", "sample_from", "sample_of"]
 
-#: Samples a view keeps for the publisher; beyond that the oldest are coalesced away.
+#: What a view keeps for the publisher; beyond that the oldest are coalesced away.
 PENDING_MAX = 256
+Item = ValueMessage | None  # a value, as it came; or None: what the channel shows now
 _UNKNOWN_STATE = "UNKNOWN"
 
 
@@ -72,10 +76,10 @@ class View:
     attribute: str | None = None  # chosen (attr=) or given once the kind is known
     named: bool = False  # the attribute name is registered: the device may make it
     state_of_axis: Watch | None = None  # POSITION: the axis's state channel
-    shown: bool = False  # the device made its attribute
-    sample: Sample | None = None
-    pending: deque[Sample] = field(default_factory=lambda: deque(maxlen=PENDING_MAX))
-    dropped: int = 0  # samples pushed out of ``pending`` before the publisher took them
+    shown: bool = False  # the device made its attribute and showed its first sample
+    sample: Sample | None = None  # the latest sample taken for the publisher
+    pending: deque[Item] = field(default_factory=lambda: deque(maxlen=PENDING_MAX))
+    dropped: int = 0  # items pushed out of ``pending`` before the publisher took them
 
     @property
     def name(self) -> str:
@@ -90,12 +94,11 @@ class View:
         """What identifies the view across Init: its channel, and its role if not the value."""
         return self.name if self.role is not Role.STATE_NAMES else f"{self.name} names"
 
-    def record(self, sample: Sample) -> None:
-        """Queue ``sample`` for the publisher (caller holds the exposure's lock)."""
+    def record(self, item: Item) -> None:
+        """Queue what happened for the publisher (caller holds the exposure's lock)."""
         if len(self.pending) == PENDING_MAX:
             self.dropped += 1
-        self.pending.append(sample)
-        self.sample = sample
+        self.pending.append(item)
 
     def __repr__(self) -> str:
         return f"<View {self.name!r} as {self.attribute} ({self.kind}, {self.role.value})>"
@@ -117,20 +120,38 @@ def _clock(when: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(when))
 
 
-def sample_of(
-    view: View, connected: bool, persisted: Persisted | None, why_not_connected: str
+def sample_from(
+    view: View,
+    item: Item,
+    connected: bool,
+    persisted: Persisted | None,
+    why_not_connected: Callable[[], str],
 ) -> Sample:
-    """What ``view`` shows now (see the module docstring). ``persisted``: the value of the
-    view's settings field at the last poll, if any."""
+    """The sample of one queued item: a value as it came, or (None) what ``view`` shows now.
+    ``persisted``: the view's settings field at the last poll, if any."""
+    if item is not None and connected and not view.watch.decode_error:
+        return _value(view, item)
+    return sample_of(view, connected, persisted, why_not_connected)
+
+
+def sample_of(
+    view: View,
+    connected: bool,
+    persisted: Persisted | None,
+    why_not_connected: Callable[[], str],
+) -> Sample:
+    """What ``view`` shows now (see the module docstring)."""
     channel = view.watch.channel
     held = channel.held
     now = time.time()
     if not connected:
-        # The last value is no longer vouched for: shown, but INVALID (events say so too).
+        # The last value is no longer vouched for: shown, but INVALID (events say so too);
+        # that happens now.
         if held is not None:
             shown = _value(view, held)
-            return Sample(shown.value, held.timestamp, Quality.INVALID, shown.error)
-        return Sample.failed(f"channel {view.name} has no value: {why_not_connected}", now, True)
+            return Sample(shown.value, now, Quality.INVALID, shown.error)
+        why = why_not_connected()
+        return Sample.failed(f"channel {view.name} has no value: {why}", now, True)
     if view.watch.decode_error and held is not None:
         return Sample.failed(view.watch.decode_error, held.timestamp)
     if held is not None and channel.live:
