@@ -154,20 +154,10 @@ class Exposure:
             watch.channel.close()
 
     # ------------------------------------------------------------------ what there is
-    def views(self) -> list[View]:
-        """Views with an attribute name, in channel-name order."""
-        with self._lock:
-            return sorted((v for v in self._views if v.attribute), key=lambda v: v.name)
-
     def channel_names(self) -> list[str]:
         """The channels exposed (their attributes made), in channel-name order."""
         with self._lock:
             return sorted({v.name for v in self._views if v.shown})
-
-    def pending(self) -> list[View]:
-        """Views still waiting for a first value to decide their type."""
-        with self._lock:
-            return sorted((v for v in self._views if not v.attribute), key=lambda v: v.name)
 
     def by_channel(self, name: str) -> View | None:
         """The main view of channel ``name`` (its value; an axis state's Tango state)."""
