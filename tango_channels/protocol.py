@@ -457,7 +457,10 @@ class ChannelProtocol:
             query = self._queries.get(query_id)
             if query is None or query.got_value:
                 continue
-            log.warning(
+            # One key for every channel: after a reconnect thousands may be late at once.
+            self._warn(
+                now.monotonic,
+                "late-answers",
                 "channel %s: %s of %s holders answered its query in time",
                 query.name,
                 query.answered,
