@@ -29,6 +29,9 @@ The server runs in PyTango's default synchronous (thread) mode.
   clients through the publisher (a write waits, a moment, for it to show the value).
   ``delete_device`` stops the publisher and joins it without holding the monitor
   (``AutoTangoAllowThreads``): the publisher may be waiting for it.
+- Once the server runs (``post_init``), the main thread subscribes the server to its own
+  State events, through its admin device, once: cppTango 10.3 would otherwise crash at the
+  first attribute added in the ten minutes after a boot (:mod:`.event_socket`).
 - When Beacon doesn't answer at start, one thread asks it again every ``BEACON_RETRY``
   seconds, then starts the device under the monitor, as ``init_device`` would have;
   ``delete_device`` stops and joins it.
@@ -57,6 +60,7 @@ from tango_channels.bridge.views import View
 from tango_channels.transport.address import BeaconError, RedisAddress, ask_beacon, resolve
 
 from .errors import dev_failed, raise_failed, tango_errors
+from .event_socket import make_event_socket
 from .publisher import Counters, Publisher
 from .tango_log import TangoLog, console_logging_by_tango
 from .tango_types import TangoType, client_text, tango_text, tango_type
@@ -291,6 +295,7 @@ class BeaconChannels(Device):
         if not self._to_create or self.exposure is None:
             return []
         waiting = list(self._to_create)
+        make_event_socket(self.get_name())  # before the first attribute added once running
         try:
             with tango.AutoTangoMonitor(self):
                 for view in waiting:
@@ -724,7 +729,9 @@ def main(args: list[str] | None = None) -> None:
 
 
 def _post_init() -> None:
-    """Once the server runs: Tango prints the log to the console itself with ``-v``."""
+    """Once the server runs: its event socket (see :mod:`.event_socket`), and Tango prints
+    the log to the console itself with ``-v``."""
+    make_event_socket()
     if console_logging_by_tango():
         root = logging.getLogger()
         for handler in list(root.handlers):

@@ -47,6 +47,7 @@ def running_device(
     control_system: dict[str, Any] | None = None,
     attribute_properties: dict[str, dict[str, Any]] | None = None,
     options: tuple[str, ...] = (),
+    prefix: tuple[str, ...] = (),
 ) -> Iterator[RunningDevice]:
     """``BeaconChannels <instance>`` started as an operator would (the console script), with a
     file database holding ``properties``, listening on 127.0.0.1 (events need an address).
@@ -54,7 +55,8 @@ def running_device(
     server's pid, see :class:`RunningDevice`). ``control_system``: properties of the free
     object ``CtrlSystem``, Tango's facility-wide settings (``WAttrNaNAllowed``...);
     ``attribute_properties``: of the device's attributes, as Jive or dsconfig set them;
-    ``options``: more of the server's command line (``-v4``)."""
+    ``options``: more of the server's command line (``-v4``); ``prefix``: a command that
+    execs the server (``unshare --time ...``)."""
     global _instances
     _instances += 1
     instance = f"t{os.getpid()}x{_instances}"
@@ -74,6 +76,7 @@ def running_device(
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
             [
+                *prefix,
                 BEACON_CHANNELS,
                 instance,
                 f"-file={db_file}",
@@ -83,6 +86,7 @@ def running_device(
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # a crash leaves its traceback
         )
     access = f"tango://127.0.0.1:{port}/{DEVICE}#dbase=no"
     try:
