@@ -29,9 +29,10 @@ The server runs in PyTango's default synchronous (thread) mode.
   clients through the publisher (a write waits, a moment, for it to show the value).
   ``delete_device`` stops the publisher and joins it without holding the monitor
   (``AutoTangoAllowThreads``): the publisher may be waiting for it.
-- Once the server runs (``post_init``), the main thread subscribes the server to its own
-  State events, through its admin device, once: cppTango 10.3 would otherwise crash at the
-  first attribute added in the ten minutes after a boot (:mod:`.event_socket`).
+- Once the server runs (``post_init``, in the main thread; or the publisher, before the
+  first attribute it adds then), the server subscribes itself to its own State events,
+  through its admin device, once: cppTango 10.3 would otherwise crash at the first
+  attribute added in the ten minutes after a boot (:mod:`.event_socket`).
 - When Beacon doesn't answer at start, one thread asks it again every ``BEACON_RETRY``
   seconds, then starts the device under the monitor, as ``init_device`` would have;
   ``delete_device`` stops and joins it.

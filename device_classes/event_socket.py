@@ -15,7 +15,8 @@ older than 600 s; ``tests/test_reliability.py`` has the device's own case.
 So, once the server runs, it subscribes itself, through its admin device, to the State change
 events of one of its devices: the subscription makes the socket. It lapses after 600 s, as
 any subscription that is not renewed; the socket stays. Remove this module when cppTango
-creates its socket before pushing (check with the test above, with the call removed).
+creates its socket before pushing: the test named above, run with these calls removed, then
+passes.
 """
 
 from __future__ import annotations
