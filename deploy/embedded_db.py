@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from tango_channels_deploy.ports import free_port
+from tango_channels_deploy.processes import stop_processes
 
 
 class EmbeddedDatabase:
@@ -53,8 +54,4 @@ class EmbeddedDatabase:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_processes([self.process], timeout=10)

@@ -35,6 +35,7 @@ from tango_channels_deploy.demo_commands import Tools
 from tango_channels_deploy.embedded_db import EmbeddedDatabase
 from tango_channels_deploy.local_redis import LocalRedis
 from tango_channels_deploy.ports import free_port
+from tango_channels_deploy.processes import stop_processes
 from tango_channels_deploy.taurus_panels import Panel, TaurusPanels, no_gui_reason
 
 log = logging.getLogger("quickstart")
@@ -231,12 +232,7 @@ def start_in_database(
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    stop_processes([server], timeout=15)
 
 
 def follow(

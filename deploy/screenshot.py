@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tango_channels_deploy.processes import stop_processes
+
 __all__ = ["VirtualDisplay", "Window", "arrange", "grab", "wait_for_windows", "windows"]
 
 log = logging.getLogger("screenshot")
@@ -83,12 +85,7 @@ class VirtualDisplay:
         self.size = (width, height)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_processes([self.process], timeout=10)
 
     def __enter__(self) -> VirtualDisplay:
         return self

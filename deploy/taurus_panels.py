@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tango_channels_deploy.demo_commands import Command
+from tango_channels_deploy.processes import stop_processes
 
 __all__ = ["Panel", "TaurusPanels", "no_gui_reason"]
 
@@ -85,14 +86,7 @@ class TaurusPanels:
                 log.warning("the %s stopped (exit code %s): %s", title, code, _why(path))
 
     def stop(self) -> None:
-        for process, _ in self._running.values():
-            process.terminate()
-        for process, _ in self._running.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes((process for process, _ in self._running.values()), timeout=10)
         self._running.clear()
 
 

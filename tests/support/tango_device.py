@@ -17,6 +17,7 @@ from typing import Any
 import tango
 
 from support.redis_server import free_port
+from tango_channels_deploy.processes import stop_processes
 
 DEVICE = "test/beacon/1"
 _instances = 0
@@ -93,12 +94,7 @@ def running_device(
         proxy = _wait_for_device(access, server, log_path)
         yield RunningDevice(proxy, access, server.pid, log_path)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_processes([server], timeout=15)
 
 
 def _property_values(properties: dict[str, Any]) -> dict[str, list[str]]:
