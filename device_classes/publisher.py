@@ -15,11 +15,13 @@ takes the device monitor itself for each push.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -105,7 +107,8 @@ class Publisher:
         self._filters: dict[str, EventFilter] = {}
         self._config_read: dict[str, float] = {}  # -> when its criteria were read
         self._periodic: set[str] = set()  # attributes with an archive_period
-        self._sweep = 0
+        self._sweeping: Iterator[str] = iter(())  # the next attributes to sweep, in turn
+        self._sweeping_of: dict[str, View] | None = None  # ... of this dict of views
         self._counted = Counters()
         self._counted_at = 0.0
         self._state_due = 0.0
@@ -290,14 +293,9 @@ class Publisher:
     def _sweep_configs(self, views: dict[str, View], now: float) -> None:
         """Read a few quiet attributes' criteria again: one whose alarm limits changed shows
         its quality again (and an archive_period set on a quiet one starts)."""
-        keys = list(views)
-        if not keys:
-            return
-        for _ in range(min(CONFIG_SWEEP, len(keys))):
-            self._sweep = (self._sweep + 1) % len(keys)
-            key = keys[self._sweep]
-            view, events = views[key], self._filters.get(key)
-            if events is None or view.attribute is None:
+        for key in self._next_swept(views, min(CONFIG_SWEEP, len(views))):
+            view, events = views.get(key), self._filters.get(key)
+            if view is None or events is None or view.attribute is None:
                 continue
             if now - self._config_read.get(key, 0.0) < CONFIG_REFRESH:
                 continue
@@ -305,6 +303,21 @@ class Publisher:
                 shown = self.cache.get(key)
                 if view.sample is not None and shown is not None:
                     self.show(view, key, view.sample, now)
+
+    def _next_swept(self, views: dict[str, View], count: int) -> list[str]:
+        """The next ``count`` attributes of ``views`` in turn, round and round, without
+        copying ``views`` each turn (10,000 keys take 44 us to copy; a busy publisher takes
+        hundreds of turns a second)."""
+        keys: list[str] = []
+        for _ in range(2):  # from where the last turn stopped, then from the start again
+            if self._sweeping_of is not views:  # the first turn, or new views (Init)
+                self._sweeping, self._sweeping_of = iter(views), views
+            with contextlib.suppress(RuntimeError):  # views changed size meanwhile
+                keys.extend(itertools.islice(self._sweeping, count - len(keys)))
+            if len(keys) == count:
+                break
+            self._sweeping_of = None  # at its end (or stale): start again
+        return keys
 
     def _set_alarm(self, key: str, quality: Quality, why: str) -> None:
         if why:
