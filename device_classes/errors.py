@@ -33,8 +33,7 @@ def dev_failed(reason: str, description: str, origin: str) -> tango.DevFailed:
 def raise_failed(reason: str, description: str, origin: str) -> NoReturn:
     """Raise a new DevFailed (a new one each time: raising a cached one again would lengthen
     its traceback at every read, for as long as a client polls it)."""
-    tango.Except.throw_exception(reason, description, origin)
-    raise AssertionError("unreachable")
+    raise dev_failed(reason, description, origin)
 
 
 @contextlib.contextmanager
