@@ -253,13 +253,11 @@ class Bus:
         """
         msg = encode_value(self.sender_id, time.time(), value)
         assert msg.wire is not None
-        with self._write_lock:
-            return int(self._writer_call(("PUBLISH", name.encode(), msg.wire))[0])
+        return int(self.execute(("PUBLISH", name.encode(), msg.wire))[0])
 
     def live_channels(self, pattern: str = "*") -> list[str]:
         """Names of the channels that have subscribers on the server (``PUBSUB CHANNELS``)."""
-        with self._write_lock:
-            names = self._writer_call(("PUBSUB", "CHANNELS", pattern.encode()))[0]
+        names = self.execute(("PUBSUB", "CHANNELS", pattern.encode()))[0]
         return sorted(n.decode("utf-8", "surrogateescape") for n in names)
 
     def execute(self, *commands: tuple[Any, ...]) -> list[Any]:
