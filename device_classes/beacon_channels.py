@@ -48,6 +48,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import tango
@@ -471,14 +472,12 @@ class BeaconChannels(Device):
             for v in views
             if v.attribute is not None and (held := v.watch.channel.held) is not None
         ]
-        deadline = time.monotonic() + SHOWN_WAIT
-        while time.monotonic() < deadline:
-            if all(
+        _wait_until(
+            lambda: all(
                 (shown := publisher.cache.get(key)) is not None and shown.timestamp >= since
                 for key, since in targets
-            ):
-                return
-            time.sleep(0.002)
+            )
+        )
 
     def _origin(self) -> str:
         return f"BeaconChannels {self.get_name()}"
@@ -540,13 +539,13 @@ class BeaconChannels(Device):
             cleared = exposure.clear_cache([client_text(n) for n in names])
         views = [v for n in cleared if (v := exposure.by_channel(n)) is not None]
         with tango.AutoTangoAllowThreads(self):
-            deadline = time.monotonic() + SHOWN_WAIT
-            while time.monotonic() < deadline and not all(
-                (held := v.watch.channel.held) is not None and held.timestamp >= started
-                for v in views
-            ):
-                time.sleep(0.002)
-            self._wait_shown(views)
+            _wait_until(  # the cleared values back from Redis...
+                lambda: all(
+                    (held := v.watch.channel.held) is not None and held.timestamp >= started
+                    for v in views
+                )
+            )
+            self._wait_shown(views)  # ... then shown
         return len(cleared)
 
     @command(
@@ -707,6 +706,13 @@ class BeaconChannels(Device):
             self.push_change_event("Status", status)
         except tango.DevFailed as exc:
             log.debug("State event: %s", exc.args[0].desc)
+
+
+def _wait_until(done: Callable[[], bool], timeout: float = SHOWN_WAIT) -> None:
+    """Wait until ``done()`` or ``timeout`` seconds, looking every 2 ms."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def _client(device: Device) -> str:
