@@ -1,6 +1,6 @@
 """Speed of the channel library, measured against raw redis-py pub/sub in the same run.
 
-    python bench/channel_bench.py [--redis URL] [--count N] [--rate HZ]
+    .venv/bin/python bench/channel_bench.py [--redis URL] [--count N] [--rate HZ]
 
 Without ``--redis`` it starts its own ``redis-server`` on a free port. It prints:
 

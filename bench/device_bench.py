@@ -1,6 +1,6 @@
 """Speed of the BeaconChannels device, measured against its floor in the same run.
 
-    python bench/device_bench.py [--rate HZ] [--count N] [--channels N]
+    .venv/bin/python bench/device_bench.py [--rate HZ] [--count N] [--channels N]
 
 Starts its own redis-server, device servers (file databases, loopback) and client processes,
 then prints:

@@ -1,6 +1,6 @@
 """Records the change events of attributes of one device; answers questions on stdin.
 
-    python bench/event_client.py ACCESS ATTRIBUTE...
+    .venv/bin/python bench/event_client.py ACCESS ATTRIBUTE...
 
 Prints READY once subscribed. Then each stdin line is answered with one JSON line:
 ``last`` -> {attribute: last value}; ``report`` -> counts per attribute, latencies (event

@@ -1,6 +1,6 @@
 """Flood: many channels set as fast as asked, through the device, to a Tango client.
 
-    python bench/flood.py [--channels 20] [--rate 1000] [--seconds 60] [--publishers 2]
+    .venv/bin/python bench/flood.py [--channels 20] [--rate 1000] [--seconds 60] [--publishers 2]
 
 ``--publishers`` processes share the channels and set each at ``--rate`` values/s for
 ``--seconds``; another process holds them (as BLISS processes hold what they publish: a value

@@ -1,6 +1,6 @@
 """What noticing dead holders costs: the liveness check of 10,000 channels.
 
-    python bench/liveness_bench.py [--channels N] [--checks N] [--gone N]
+    .venv/bin/python bench/liveness_bench.py [--channels N] [--checks N] [--gone N]
 
 Starts its own ``redis-server``; another process holds ``--channels`` channels; in this
 process a bus and an :class:`~tango_channels.bridge.exposure.Exposure` (the device's

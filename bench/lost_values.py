@@ -1,6 +1,6 @@
 """Values lost between a BLISS channel and a Tango client, at rates the device keeps up with.
 
-    python bench/lost_values.py [--runs 10] [--values 2000]
+    .venv/bin/python bench/lost_values.py [--runs 10] [--values 2000]
 
 A device exposes the channels; a process holds them and a publisher process sets them at a
 steady rate (real BLISS ``_Value`` messages, as in ``flood.py``); a client process counts the

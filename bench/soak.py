@@ -1,6 +1,6 @@
 """Soak: a realistic beamline rate for a long time, with a Redis restart in the middle.
 
-    python bench/soak.py [--channels 200] [--rate 10] [--minutes 30] [--sample 60]
+    .venv/bin/python bench/soak.py [--channels 200] [--rate 10] [--minutes 30] [--sample 60]
 
 A holder process (tango_channels, as a BLISS session) sets ``--channels`` channels at
 ``--rate`` values/s each; a device exposes them; a client records their events. Halfway,
