@@ -3,7 +3,7 @@
     .venv/bin/python bench/liveness_bench.py [--channels N] [--checks N] [--gone N]
 
 Starts its own ``redis-server``; another process holds ``--channels`` channels; in this
-process a bus and an :class:`~tango_channels.bridge.exposure.Exposure` (the device's
+process a bus and an :class:`~tango_channels_device.bridge.exposure.Exposure` (the device's
 Tango-free half) follow them all, as a BeaconChannels device with that many ``Channels`` lines
 would. It prints, per check (what the survey thread does every ``DiscoveryPeriod``):
 
@@ -30,9 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 import redis  # noqa: E402
 
 from tango_channels import Bus  # noqa: E402
-from tango_channels.bridge.exposure import Exposure  # noqa: E402
 from tango_channels.protocol import REJOIN_WINDOW  # noqa: E402
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
+from tango_channels_device.bridge.exposure import Exposure  # noqa: E402
 
 HOLDER = """
 import sys

@@ -31,7 +31,7 @@ from typing import Any
 import redis
 
 from tango_channels import Bus, Channel
-from tango_channels.bridge.axes import axis_state
+from tango_channels_device.bridge.axes import axis_state
 
 __all__ = ["AXIS", "MUSST", "SETTINGS", "TARGET", "AxisBusy", "run", "travelled"]
 

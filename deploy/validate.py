@@ -16,7 +16,7 @@ What is checked, and where it comes from:
 - every value converts to the property's type with PyTango's own conversion (what the device
   does at ``init_device``), and a scalar property has one value;
 - the properties of :data:`VALUE_CHECKS` with the device's own parsers: each ``Channels`` line
-  with :func:`tango_channels.bridge.lines.parse_lines`, ``RedisUrl`` with
+  with :func:`tango_channels_device.bridge.lines.parse_lines`, ``RedisUrl`` with
   :meth:`RedisAddress.from_url`, ``BeaconHost`` as ``host:port``;
 - attribute property names: those dsconfig writes (it refuses any other at write time).
 """
@@ -32,10 +32,10 @@ from dsconfig.tangodb import SPECIAL_ATTRIBUTE_PROPERTIES
 from tango.server import device_property
 from tango.utils import is_array, seqStr_2_obj
 
-from tango_channels.bridge.lines import parse_axis_lines, parse_lines
 from tango_channels.transport.address import RedisAddress, parse_host_port
 from tango_channels_deploy.config import SERVER, devices
 from tango_channels_device.beacon_channels import BeaconChannels
+from tango_channels_device.bridge.lines import parse_axis_lines, parse_lines
 
 __all__ = ["TANGO_DEVICE_PROPERTIES", "VALUE_CHECKS", "Check", "class_properties", "problems"]
 

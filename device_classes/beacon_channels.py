@@ -2,7 +2,7 @@
 
     BeaconChannels <instance> [Tango options]     (-nodb -dlist ..., -file=..., a database)
 
-The device is thin: :class:`tango_channels.bridge.exposure.Exposure` (Tango-free) follows the
+The device is thin: :class:`tango_channels_device.bridge.exposure.Exposure` (Tango-free) follows the
 channels and axes named by the ``Channels`` and ``Axes`` properties, decides their kinds and
 attribute names and computes their samples; :class:`~tango_channels_device.publisher.Publisher`
 carries them to Tango; this class creates the attributes and turns library errors into Tango
@@ -22,7 +22,7 @@ The server runs in PyTango's default synchronous (thread) mode.
   of new channels (under the device monitor), applies alarm limits and event criteria, stores
   samples for reads and pushes change and archive events with strictly increasing timestamps,
   then State and Status. Every value is pushed, in order, while it keeps up; when a channel's
-  values back up, its latest is (:data:`~tango_channels.bridge.exposure.MAX_BURST`). PyTango
+  values back up, its latest is (:data:`~tango_channels_device.bridge.exposure.MAX_BURST`). PyTango
   takes the device monitor itself for each push, in the same order as a client read (monitor,
   then GIL); no lock of ours is held across a push.
 - **Writes and commands** run in omniORB threads under the monitor; what they change reaches
@@ -56,11 +56,11 @@ from tango import AttrQuality, DevState
 from tango.server import Device, attribute, command, device_property
 
 from tango_channels import Bus, ConnectionState
-from tango_channels.bridge.exposure import Exposure
-from tango_channels.bridge.sample import Sample
-from tango_channels.bridge.views import View
 from tango_channels.transport.address import BeaconError, RedisAddress, ask_beacon, resolve
 
+from .bridge.exposure import Exposure
+from .bridge.sample import Sample
+from .bridge.views import View
 from .errors import dev_failed, raise_failed, tango_errors
 from .event_socket import make_event_socket
 from .publisher import Counters, Publisher

@@ -15,8 +15,8 @@ from typing import NoReturn
 
 import tango
 
-from tango_channels.bridge.kinds import Mismatch
-from tango_channels.bridge.lines import LineError
+from .bridge.kinds import Mismatch
+from .bridge.lines import LineError
 
 __all__ = ["dev_failed", "raise_failed", "tango_errors"]
 

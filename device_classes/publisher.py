@@ -1,9 +1,10 @@
 """The publisher: the one Tango-side thread that carries what Redis says to Tango clients.
 
-It takes the exposure's changes (:meth:`~tango_channels.bridge.exposure.Exposure.take_changes`)
-and, for each: has the device create the attributes of new channels (under the device monitor),
+It takes the exposure's changes
+(:meth:`~tango_channels_device.bridge.exposure.Exposure.take_changes`) and, for each: has the
+device create the attributes of new channels (under the device monitor),
 applies the attribute's alarm limits and event criteria as its Tango configuration says
-(:mod:`tango_channels.bridge.criteria`), stores the sample in the read cache and pushes the
+(:mod:`tango_channels_device.bridge.criteria`), stores the sample in the read cache and pushes the
 change and archive events with strictly increasing timestamps. Every ``PUBLISH_TICK`` it also
 pushes the periodic archive events that are due, looks at a few attributes' configurations
 (a client may have changed them), and has the device refresh State and Status.
@@ -28,12 +29,11 @@ from typing import Any, Protocol
 import tango
 from tango import AttrQuality
 
-from tango_channels.bridge.axes import axis_state_names, is_axis_state
-from tango_channels.bridge.criteria import Criteria, EventFilter, alarm_of
-from tango_channels.bridge.exposure import Exposure
-from tango_channels.bridge.sample import Quality, Sample
-from tango_channels.bridge.views import View
-
+from .bridge.axes import axis_state_names, is_axis_state
+from .bridge.criteria import Criteria, EventFilter, alarm_of
+from .bridge.exposure import Exposure
+from .bridge.sample import Quality, Sample
+from .bridge.views import View
 from .errors import dev_failed
 from .tango_types import TangoType
 

@@ -1,4 +1,5 @@
-"""Kinds of channel values (:mod:`tango_channels.bridge.kinds`) as Tango attribute types and values.
+"""Kinds of channel values (:mod:`tango_channels_device.bridge.kinds`) as Tango attribute types
+and values.
 
 | kind              | Tango attribute                                   |
 |-------------------|---------------------------------------------------|
@@ -21,7 +22,7 @@ import numpy
 import tango
 from tango import AttrDataFormat, CmdArgType
 
-from tango_channels.bridge.kinds import Kind
+from .bridge.kinds import Kind
 
 __all__ = ["TangoType", "client_text", "tango_text", "tango_type"]
 

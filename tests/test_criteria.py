@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import numpy
 
-from tango_channels.bridge.criteria import Criteria, EventFilter, alarm_of
-from tango_channels.bridge.sample import Quality, Sample
+from tango_channels_device.bridge.criteria import Criteria, EventFilter, alarm_of
+from tango_channels_device.bridge.sample import Quality, Sample
 
 NOT_SET = "Not specified"
 

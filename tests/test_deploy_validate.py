@@ -15,9 +15,9 @@ import pytest
 from tango.utils import is_bool, is_numerical
 
 from support.redis_server import free_port
-from tango_channels.bridge.lines import parse_lines
 from tango_channels_deploy.cli import ERROR, main
 from tango_channels_deploy.validate import TANGO_DEVICE_PROPERTIES, class_properties, problems
+from tango_channels_device.bridge.lines import parse_lines
 
 DEVICE = "id00/beacon/1"
 

@@ -18,8 +18,8 @@ from support import wait_for
 from support.redis_server import wait_held
 from support.tango_device import Events, running_device, shows
 from tango_channels import Channel
-from tango_channels.bridge.axes import axis_state
 from tango_channels.wire.opaque import opaque_class
+from tango_channels_device.bridge.axes import axis_state
 
 
 def shutter(value: str):

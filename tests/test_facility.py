@@ -32,9 +32,9 @@ from support.beacon_stub import BeaconStub
 from support.redis_server import wait_subscribers
 from support.tango_device import Events
 from tango_channels import Channel
-from tango_channels.bridge.lines import parse_lines
 from tango_channels.transport.address import RedisAddress
 from tango_channels_deploy.config import SERVER
+from tango_channels_device.bridge.lines import parse_lines
 
 BIN = Path(sys.executable).parent
 DEPLOY = str(BIN / "beacon-channels-deploy")

@@ -30,13 +30,24 @@ def test_the_protocol_core_does_no_io_of_its_own():
     they are fed what arrived and the time (sans-I/O, as h11)."""
     forbidden = {"socket", "select", "selectors", "threading", "asyncio", "gevent", "time"}
     for path in [LIBRARY / "protocol.py", *sorted((LIBRARY / "wire").glob("*.py"))]:
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module or ""]
-            else:
-                continue
-            used = {name.split(".")[0] for name in names} & forbidden
-            assert not used, f"{path.name} imports {used}"
+        used = _imported(path) & forbidden
+        assert not used, f"{path.name} imports {used}"
+
+
+def test_the_devices_tango_free_half_imports_no_tango():
+    """``tango_channels_device.bridge`` holds Tango's rules (criteria, qualities, naming)
+    without Tango, so that it is tested in-process with a fake bus and clock."""
+    bridge = Path(__file__).resolve().parents[1] / "device_classes" / "bridge"
+    for path in sorted(bridge.glob("*.py")):
+        assert not _imported(path) & {"tango", "bliss"}, path.name
+
+
+def _imported(path: Path) -> set[str]:
+    """The top-level packages a module imports (absolute imports only)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            found.add((node.module or "").split(".")[0])
+    return found

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tango_channels.bridge.kinds import Kind
-from tango_channels.bridge.lines import LineError, parse_axis_lines, parse_line, parse_lines
-from tango_channels.bridge.naming import AttributeNamer, attribute_name
-from tango_channels.bridge.settings import SettingSource
+from tango_channels_device.bridge.kinds import Kind
+from tango_channels_device.bridge.lines import LineError, parse_axis_lines, parse_line, parse_lines
+from tango_channels_device.bridge.naming import AttributeNamer, attribute_name
+from tango_channels_device.bridge.settings import SettingSource
 
 
 def test_a_full_line():

@@ -48,7 +48,7 @@ if options.impl == "bliss":
     from bliss.config.channels import Cache, Channel, EventChannel, clear_cache
 else:
     from tango_channels import Cache, Channel, EventChannel, clear_cache
-    from tango_channels.bridge.axes import axis_state as AxisState
+    from tango_channels_device.bridge.axes import axis_state as AxisState
 
 GEVENT = options.gevent or options.impl == "bliss"
 CLIENT = redis.Redis.from_url(options.redis)

@@ -3,7 +3,7 @@
 A BLISS axis ``<n>`` (``bliss/common/axis/axis.py``, ``bliss/common/motor_settings.py`` in
 BLISS 2.4) publishes one channel ``axis.<n>.<setting>`` per setting (:data:`AXIS_SETTINGS`), and
 persists every setting but ``state`` in the Redis hash ``axis.<n>`` (values written with
-``str()``, ``None`` as ``"None"``: see :mod:`tango_channels.bridge.settings`). Its state is a
+``str()``, ``None`` as ``"None"``: see :mod:`tango_channels_device.bridge.settings`). Its state is a
 ``bliss.common.axis.state.AxisState``, which we keep as an
 :class:`~tango_channels.wire.opaque.Opaque` (its class is BLISS's, never imported here): its
 pickled state is ``{"_current_states": [names], "_state_desc": {name: description}}``, and one
@@ -23,7 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..wire.opaque import Opaque, opaque_class
+from tango_channels.wire.opaque import Opaque, opaque_class
+
 from .sample import Quality
 
 __all__ = [

@@ -7,7 +7,7 @@ reported as not fitting: the attribute never silently changes type.
 
 Kinds (the ``type=`` names): ``bool``, ``int`` (64-bit), ``float``, ``str``, ``json`` (any value
 as JSON text, ``repr`` where JSON can't), ``state`` (an ``AxisState`` as a Tango device state,
-see :func:`~tango_channels.bridge.axes.device_state`), ``enum:<label>,<label>...`` (an enum
+see :func:`~tango_channels_device.bridge.axes.device_state`), ``enum:<label>,<label>...`` (an enum
 member, or its value, as a label index), ``spectrum:<dtype>`` and ``image:<dtype>`` (numpy
 dtypes, or ``str`` for a spectrum of strings). BLISS ``AxisState`` values are ``str`` by default
 (``"MOVING LIMPOS"``); enum members are ``str`` of the value the wire carries (a pickled enum
@@ -23,7 +23,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..wire.opaque import Opaque
+from tango_channels.wire.opaque import Opaque
+
 from .axes import axis_state_names, device_state, is_axis_state
 
 __all__ = [

@@ -23,12 +23,12 @@ exposes every live channel it matches. Blank lines and lines starting with ``#``
 ``default`` is the value :meth:`ClearCache` restores: JSON (``default=0.5``, ``default=null``,
 ``default='{"gain": 2}'``), or plain text for a string (``default=none`` is the string
 ``"none"``). It is never offered to other processes as the channel's value. ``setting=``
-names where the BLISS object persists the value (see :mod:`tango_channels.bridge.settings`),
+names where the BLISS object persists the value (see :mod:`tango_channels_device.bridge.settings`),
 shown while no BLISS process holds the channel. The Tango attribute properties
 (:data:`ATTRIBUTE_PROPERTIES`: event criteria, alarm and value limits) become the attribute's
 defaults, which the Tango database or a client's ``set_attribute_config`` override, as always
 in Tango. ``access=rw`` on a BLISS axis setting or state is refused: BLISS takes a value
-written there as an event only (see :mod:`tango_channels.bridge.axes`). Errors say what is
+written there as an event only (see :mod:`tango_channels_device.bridge.axes`). Errors say what is
 wrong and quote the line.
 """
 

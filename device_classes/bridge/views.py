@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..channel import Channel
-from ..wire.messages import ValueMessage
+from tango_channels.channel import Channel
+from tango_channels.wire.messages import ValueMessage
+
 from .axes import axis_state_names, is_axis_state, position_quality
 from .kinds import Kind, Mismatch, infer_kind
 from .lines import ChannelSpec

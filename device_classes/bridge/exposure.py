@@ -6,9 +6,10 @@ Tango.
 *mirror* channel per BLISS channel (it shows what BLISS processes hold and offers none of it),
 finds the channels that globs match and the axes that axis globs match (live channels, and the
 settings hashes BLISS persists), decides each attribute's
-:class:`~tango_channels.bridge.kinds.Kind` (from ``type=`` or the first value), names it
-(:mod:`tango_channels.bridge.naming`) and computes its samples
-(:mod:`tango_channels.bridge.views`). The device takes what changed with :meth:`take_changes`.
+:class:`~tango_channels_device.bridge.kinds.Kind` (from ``type=`` or the first value), names it
+(:mod:`tango_channels_device.bridge.naming`) and computes its samples
+(:mod:`tango_channels_device.bridge.views`). The device takes what changed with
+:meth:`take_changes`.
 
 Threads
 -------
@@ -23,7 +24,7 @@ Threads
   ``AXIS_SCAN_PERIOD``, ``SCAN`` (never ``KEYS``) looks for axes known only by their hash.
 - The device's **publisher** thread calls :meth:`Exposure.take_changes`: new views to make
   attributes for, and the samples to push, in order; it turns what was queued into samples
-  (:func:`~tango_channels.bridge.views.sample_from`), outside the lock.
+  (:func:`~tango_channels_device.bridge.views.sample_from`), outside the lock.
 - Commands (``add_line``, ``remove``, ``write``, ``clear_cache``, ``stop_axes``) run in the
   caller's thread. The lock is held for work in memory only, never across I/O.
 """
@@ -40,8 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..bus import Bus, ConnectionState
-from ..channel import Channel
+from tango_channels.bus import Bus, ConnectionState
+from tango_channels.channel import Channel
+
 from .axes import AXIS_SETTINGS, axis_state_names, is_axis_state, move_stop_channel
 from .kinds import Kind, infer_kind, parse_kind
 from .lines import (
@@ -271,8 +273,8 @@ class Exposure:
     def add_line(self, line: str) -> list[str]:
         """Expose what one more ``Channels`` line says; returns the channel names opened.
 
-        Raises :class:`~tango_channels.bridge.lines.LineError` (bad line, or a channel already
-        exposed) without changing anything.
+        Raises :class:`~tango_channels_device.bridge.lines.LineError` (bad line, or a channel
+        already exposed) without changing anything.
         """
         spec = parse_line(line)
         if spec is None:
@@ -326,7 +328,7 @@ class Exposure:
 
     def write(self, view: View, client_value: Any) -> None:
         """Publish a value a client wrote (held here as a BLISS process holds what it set);
-        raises ``PermissionError``, :class:`~tango_channels.bridge.kinds.Mismatch` or
+        raises ``PermissionError``, :class:`~tango_channels_device.bridge.kinds.Mismatch` or
         ``ConnectionError`` saying why not."""
         if not view.writable or view.kind is None:
             raise PermissionError(f"{view.name} is read-only (its line has no access=rw)")
