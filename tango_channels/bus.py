@@ -35,6 +35,12 @@ channel's value times out with an error saying so.
 
 Messages are read in batches (everything already received, one ``recv``), and the publishes
 a batch calls for (answers, queries) go in one pipelined round trip.
+
+What this process sets or posts is published by the thread that set it (as BLISS does), or by
+the reader when that could not be done (Redis was unreachable, the write failed): whoever
+writes takes the messages from the protocol (:meth:`ChannelProtocol.take_unsent
+<tango_channels.protocol.ChannelProtocol.take_unsent>`) under ``_write_lock`` and writes them
+before letting go of it, so each goes out once and in order, whichever thread gets there first.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import random
 import socket
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -62,9 +69,11 @@ from .protocol import (
     HoldersChanged,
     Instant,
     Publish,
-    RateLimitedWarnings,
     Role,
+    Subscribe,
     Undecodable,
+    Unsubscribe,
+    Warn,
 )
 from .transport.address import RedisAddress, resolve
 from .transport.connection import Connection, ConnectionFactory
@@ -83,6 +92,7 @@ _CONNECTION_ERRORS = (ConnectionError, TimeoutError, OSError, RedisError)
 # one waits its backoff (a server that cuts us at once, or a bug of ours on the first batch,
 # must not become a tight reconnect loop).
 STABLE_CONNECTION = 1.0
+WARNING_PERIOD = 10.0  # seconds between two warnings of one kind about one channel
 
 
 class ConnectionState(enum.Enum):
@@ -135,6 +145,25 @@ def _now() -> Instant:
     return Instant(time.monotonic(), time.time())
 
 
+class RateLimitedWarnings:
+    """One warning per key per ``WARNING_PERIOD`` (of the caller's clock), with the count of
+    those not shown."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, now: float, key: str, message: str, *args: Any) -> None:
+        last, hidden = self._last.get(key, (-math.inf, 0))
+        if now - last < WARNING_PERIOD:
+            self._last[key] = (last, hidden + 1)
+            return
+        if hidden:
+            message += f" ({hidden} similar messages not logged)"
+        self._last[key] = (now, 0)
+        self._log.warning(message, *args)
+
+
 class Bus:
     """All the channels of this process on one Redis server (see the module docstring).
 
@@ -173,7 +202,10 @@ class Bus:
         self.client_name = client_name or f"tango-channels:{socket.gethostname()}:{os.getpid()}"
         self.runtime = current_runtime()
         self._protocol = ChannelProtocol(
-            self.sender_id, limits=limits, trusted_modules=self.trusted_modules
+            self.sender_id,
+            new_id=lambda: uuid.uuid4().hex,
+            limits=limits,
+            trusted_modules=self.trusted_modules,
         )
         self.stats: BusStats = self._protocol.stats
 
@@ -277,10 +309,8 @@ class Bus:
 
     def pending_values(self) -> int:
         """How many channels have a value set here that Redis has not received yet."""
-        now = _now()
         with self._lock:
-            records = [self._protocol.record(n) for n in self._protocol.names()]
-            return sum(1 for r in records if r is not None and self._protocol.unsent(r, now))
+            return self._protocol.unsent_channels()
 
     def close(self) -> None:
         """Stop the reader and close both connections. Channels stop receiving."""
@@ -326,7 +356,7 @@ class Bus:
                         f"in this process"
                     )
                 return existing
-            record, commands = self._protocol.open(
+            record, actions = self._protocol.open(
                 name, role, timeout=timeout, default=default, query=query
             )
             participant = create(record)
@@ -334,7 +364,7 @@ class Bus:
             # A channel nobody references any more is unsubscribed by the reader (a finalizer
             # may run in any thread, at any allocation: it only queues the record).
             weakref.finalize(participant, self._released.append, record)
-        self._send_subscriber(commands)
+        self._carry_out(actions)
         return participant
 
     def leave(self, participant: Participant, record: ChannelRecord) -> None:
@@ -342,15 +372,16 @@ class Bus:
         with self._lock:
             if self._participants.get(record.name) is participant:
                 del self._participants[record.name]
-            commands = self._protocol.close(record)
-        self._send_subscriber(commands)
+            actions = self._protocol.close(record)
+        self._carry_out(actions)
 
     def update(self, record: ChannelRecord, *, timeout: float | None, default: Any) -> None:
         with self._lock:
             self._protocol.update(record, timeout=timeout, default=default)
 
     def set_value(self, record: ChannelRecord, value: Any) -> ValueMessage:
-        """Hold ``value`` as set by this process (publish it with :meth:`send_unsent`)."""
+        """Hold ``value`` as set by this process, and queue it (publish it with
+        :meth:`send_unsent`)."""
         if record.closed:
             raise RuntimeError(f"Channel {record.name} is closed")
         with self._lock:
@@ -359,33 +390,28 @@ class Bus:
     def post(self, record: ChannelRecord, event: Any) -> None:
         """Queue an event (publish it with :meth:`send_unsent`)."""
         with self._lock:
-            self._protocol.post(record, event)
+            actions = self._protocol.post(record, event)
+        self._carry_out(actions)
 
     def send_unsent(self, record: ChannelRecord) -> bool:
-        """Publish the latest value set here and not sent yet; False if Redis is unreachable
-        (the reader publishes it after reconnecting)."""
+        """Publish what was set or posted on ``record``'s channel and not sent yet (each
+        message once, whichever thread gets there first); False if Redis is unreachable (the
+        reader publishes it after reconnecting)."""
         if not self.connected:
             return False
-        with self._write_lock:
-            with self._lock:
-                publish = self._protocol.unsent(record, _now())
-            if publish is None:
-                return True
-            try:
-                self._writer_call(("PUBLISH", publish.channel, publish.data))
-            except _CONNECTION_ERRORS as exc:
-                self._warn(
-                    time.monotonic(),
-                    "send",
-                    "channel %s: value not sent, Redis at %s: %s (will be sent after reconnecting)",
-                    record.name,
-                    self.address,
-                    exc,
-                )
-                return False
-            with self._lock:
-                self._protocol.sent(record, publish.seq)
-            return True
+        try:
+            self._write([], record)
+        except _CONNECTION_ERRORS as exc:
+            self._warn(
+                time.monotonic(),
+                "send",
+                "channel %s: value not sent, Redis at %s: %s (will be sent after reconnecting)",
+                record.name,
+                self.address,
+                exc,
+            )
+            return False
+        return True
 
     # ------------------------------------------------------------ the reader
     def _new_connection(self) -> Connection:
@@ -398,6 +424,35 @@ class Bus:
             if commands and self._sub is not None and self._sub.connected:
                 with contextlib.suppress(ConnectionError):
                     self._sub.send(*commands)
+
+    def _write(
+        self, out: list[Publish], unsent: ChannelRecord | None = None, *, every: bool = False
+    ) -> None:
+        """Publish ``out`` and what was set or posted here and not sent yet (on ``unsent``'s
+        channel, or on every channel with ``every``) in one pipelined round trip, then feed
+        the protocol the results and carry out what follows. The protocol hands its messages
+        out under ``_write_lock`` (see the module docstring); a failed write gives them back
+        and raises."""
+        with self._write_lock:
+            if unsent is not None or every:
+                with self._lock:
+                    out = out + self._protocol.take_unsent(_now(), unsent)
+            if not out:
+                return
+            try:
+                results = self._writer_call(*(("PUBLISH", p.channel, p.data) for p in out))
+            except _CONNECTION_ERRORS:
+                with self._lock:
+                    self._protocol.publish_failed(out)
+                raise
+        now = _now()
+        more: list[Action] = []
+        with self._lock:
+            for publish, result in zip(out, results, strict=True):
+                if publish.query is not None:
+                    more += self._protocol.published(publish.query, int(result), now)
+        if more:
+            self._carry_out(more)
 
     def _writer_call(self, *commands: tuple[Any, ...]) -> list[Any]:
         # Caller holds _write_lock.
@@ -451,6 +506,8 @@ class Bus:
                 log.exception("bus %s: reader failed, reconnecting", self.address)
                 self._set_state(ConnectionState.DISCONNECTED, exc)
             finally:
+                with self._lock:
+                    self._protocol.connection_lost()
                 with self._sub_lock:
                     if self._sub is not None:
                         self._sub.close()
@@ -475,7 +532,8 @@ class Bus:
         with self._sub_lock:
             self._sub = sub
             with self._lock:
-                commands = self._protocol.connection_made(_now())
+                actions = self._protocol.connection_made(_now())
+            commands = _subscriber_commands(actions)
             if commands:
                 sub.send(*commands)
         self._connected_at = time.monotonic()
@@ -514,12 +572,12 @@ class Bus:
                 pinged_at = now
             with self._lock:
                 actions = self._protocol.tick(_now())
-            self._carry_out(actions)
+            self._carry_out(actions, unsent=self._protocol.has_unsent)
             while self._released:
                 record = self._released.popleft()
                 with self._lock:
-                    commands = self._protocol.close(record)
-                self._send_subscriber(commands)
+                    actions = self._protocol.close(record)
+                self._carry_out(actions)
 
     def _handle_batch(self, replies: list[Any]) -> None:
         """The protocol takes the whole batch under the lock at once; then deliveries (the
@@ -545,17 +603,23 @@ class Bus:
         if actions:
             self._carry_out(actions)
 
-    def _carry_out(self, actions: list[Action]) -> None:
+    def _carry_out(self, actions: list[Action], unsent: bool = False) -> None:
+        """Do what the protocol said, in order; its publishes (with, ``unsent``, whatever
+        was set or posted and not sent yet) in one round trip at the end."""
         out: list[Publish] = []
         self._dispatch(actions, out)
-        if out:
-            self._flush(out)
+        if out or unsent:
+            self._write(out, every=unsent)
 
     def _dispatch(self, actions: Iterable[Action], out: list[Publish]) -> None:
         """Deliver values now; collect publishes for the batch's round trip."""
         for action in actions:
             if type(action) is Publish:
                 out.append(action)
+            elif type(action) is Subscribe or type(action) is Unsubscribe:
+                self._send_subscriber(_subscriber_commands([action]))
+            elif type(action) is Warn:
+                self._warn(time.monotonic(), action.key, action.message, *action.args)
             elif type(action) is Deliver:
                 self._deliver(action)
             elif type(action) is HoldersChanged:
@@ -579,16 +643,11 @@ class Bus:
             self.stats.callback_errors += 1
             log.exception("channel %s: a callback failed", action.record.name)
 
-    def _flush(self, out: list[Publish]) -> None:
-        with self._write_lock:
-            results = self._writer_call(*(("PUBLISH", p.channel, p.data) for p in out))
-        now = _now()
-        more: list[Action] = []
-        with self._lock:
-            for publish, result in zip(out, results, strict=True):
-                if publish.query is not None:
-                    more += self._protocol.published(publish.query, int(result), now)
-                elif publish.record is not None:
-                    self._protocol.sent(publish.record, publish.seq)
-        if more:
-            self._carry_out(more)
+
+def _subscriber_commands(actions: Iterable[Action]) -> list[tuple[Any, ...]]:
+    """The subscriber connection's commands for the protocol's Subscribe and Unsubscribe."""
+    return [
+        ("SUBSCRIBE" if type(a) is Subscribe else "UNSUBSCRIBE", *a.channels)
+        for a in actions
+        if type(a) is Subscribe or type(a) is Unsubscribe
+    ]

@@ -16,7 +16,7 @@ The semantics are those of ``bliss.config.channels`` (BLISS 2.4):
   starts from its default.
 
 Where we differ, on purpose: a set made while Redis is unreachable is published after
-reconnecting (BLISS loses it); a value we set is stamped just after the held one when the
+reconnecting (BLISS loses it), and so are the events posted meanwhile; a value we set is stamped just after the held one when the
 local clock is behind it (BLISS would silently keep the old value); every answer to a query is
 taken if newer (BLISS takes the first non-None); a set whose callback raises is still published
 (then the error is raised); we ask the holders again when one may have a value we lack (a
@@ -319,9 +319,15 @@ class Channel(_Callbacks):
             self._fire(message.value)
 
     def __repr__(self) -> str:
+        """As BLISS 2.4's: ``x-><initializing>`` before a value, then the held ``_Value``
+        (``x->_Value(id='4242', timestamp=1796217874.63, value=42)``)."""
         held = self._record.held
-        shown = "no value" if held is None else f"value={held.value!r:.60}"
-        return f"<Channel {self.name!r} {shown}>"
+        if held is None:
+            return f"{self.name}-><initializing>"
+        return (
+            f"{self.name}->_Value(id={held.sender_id!r}, timestamp={held.timestamp!r}, "
+            f"value={held.value!r})"
+        )
 
 
 class EventChannel(_Callbacks):

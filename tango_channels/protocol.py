@@ -38,8 +38,30 @@ The rules (BLISS 2.4's, and ours where BLISS loses data):
   that nobody takes them for a newcomer: two mirrors would otherwise ask each other for ever.
 - **Trust.** A held value naming classes outside ``trusted_modules`` is answered as not held:
   BLISS would import and run those classes when decoding it.
-- **Unsent values.** A value set while Redis is unreachable is published after reconnecting
-  (BLISS loses it); the latest one only.
+- **Exactly once.** What this process sets or posts goes to Redis once, in order per channel:
+  :meth:`ChannelProtocol.set_value` and :meth:`ChannelProtocol.post` put it in the channel's
+  outbox, and :meth:`ChannelProtocol.take_unsent` hands each message out once, taking it out
+  of the outbox (the caller writes what it took, in the order it took it, under its writer
+  lock). Only a write that failed puts its messages back
+  (:meth:`ChannelProtocol.publish_failed`). Nothing is ever re-derived from what a channel
+  holds, so no interleaving of sets, posts, subscription confirmations, reconnections and
+  publish results can send a message twice (``tests/test_protocol_model.py`` checks that
+  over random interleavings).
+- **Outages.** A value set while Redis is unreachable is published after reconnecting (BLISS
+  loses it): the latest one only, as it is what the channel holds. Events posted meanwhile are
+  all published, in one message (up to ``MAX_PENDING_EVENTS``).
+
+States
+------
+A channel's standing with Redis is one :class:`Phase`, and every legal move is one entry of
+:data:`MOVES` (as h11 keeps its states in one table): opened ``WAITING`` for a connection,
+``SUBSCRIBING`` once its ``Subscribe`` is handed out, ``SUBSCRIBED`` when Redis confirms it
+(then it asks the holders), back to ``WAITING`` when the connection is lost, ``CLOSED`` for
+good. A step that is not legal in a phase (a confirmation for a channel we never subscribed
+on this connection) changes nothing and comes back as a :class:`Warn`.
+
+The core does no I/O and keeps no clock: the caller passes the time, makes the query ids
+(``new_id``, a uuid4 hex as BLISS makes them) and logs the :class:`Warn` actions it returns.
 
 Thread-safety: none. The bus calls every method under one lock, and never holds it across I/O.
 """
@@ -48,10 +70,9 @@ from __future__ import annotations
 
 import enum
 import heapq
-import logging
 import math
-import uuid
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -63,6 +84,7 @@ __all__ = [
     "ASK_AGAIN_AFTER_A_NEWCOMER",
     "LATE_ANSWERS",
     "MAX_PENDING_EVENTS",
+    "MOVES",
     "REJOIN_WINDOW",
     "SUBSCRIBE_CHUNK",
     "Action",
@@ -72,14 +94,17 @@ __all__ = [
     "Deliver",
     "HoldersChanged",
     "Instant",
+    "Phase",
     "Publish",
     "QueryProgress",
-    "RateLimitedWarnings",
     "Role",
+    "Step",
+    "Subscribe",
     "Undecodable",
+    "Unsubscribe",
+    "Warn",
+    "is_join",
 ]
-
-log = logging.getLogger(__name__)
 
 # After another process queries a channel we have no value for, wait this long (its own query
 # over, it holds a value) before asking again.
@@ -93,7 +118,6 @@ REJOIN_WINDOW = 10.0
 LATE_ANSWERS = 2.0
 SUBSCRIBE_CHUNK = 500
 MAX_PENDING_EVENTS = 10_000
-WARNING_PERIOD = 10.0  # seconds between two warnings of one kind about one channel
 
 
 class Instant(NamedTuple):
@@ -110,6 +134,40 @@ class Role(enum.Enum):
     HOLDER = "holder"  # BLISS's Channel: adopts its default when nobody holds a value
     MIRROR = "mirror"  # reflects what holders say, never makes a value up
     EVENTS = "events"  # BLISS's EventChannel: lists of events, nothing held, nothing asked
+
+
+class Phase(enum.Enum):
+    """Where a channel stands with Redis (see "States" in the module docstring)."""
+
+    WAITING = "waiting"  # not subscribed on the current connection (there may be none)
+    SUBSCRIBING = "subscribing"  # its Subscribe handed out, not confirmed yet
+    SUBSCRIBED = "subscribed"  # confirmed: its messages arrive
+    CLOSED = "closed"
+
+
+class Step(enum.Enum):
+    """What moves a channel from one :class:`Phase` to another."""
+
+    CONNECTED = "connected"  # the connection is (re)made: subscribe
+    CONFIRMED = "confirmed"  # Redis confirmed the subscription
+    DISCONNECTED = "disconnected"  # the connection is lost
+    CLOSE = "close"  # the channel is closed
+
+
+#: Every legal move: (phase, step) -> the next phase. Anything else changes nothing.
+MOVES: dict[tuple[Phase, Step], Phase] = {
+    (Phase.WAITING, Step.CONNECTED): Phase.SUBSCRIBING,
+    (Phase.SUBSCRIBING, Step.CONFIRMED): Phase.SUBSCRIBED,
+    # Subscribed twice on one connection (opened as the reader subscribed everything): Redis
+    # confirms each SUBSCRIBE.
+    (Phase.SUBSCRIBED, Step.CONFIRMED): Phase.SUBSCRIBED,
+    (Phase.WAITING, Step.DISCONNECTED): Phase.WAITING,
+    (Phase.SUBSCRIBING, Step.DISCONNECTED): Phase.WAITING,
+    (Phase.SUBSCRIBED, Step.DISCONNECTED): Phase.WAITING,
+    (Phase.WAITING, Step.CLOSE): Phase.CLOSED,
+    (Phase.SUBSCRIBING, Step.CLOSE): Phase.CLOSED,
+    (Phase.SUBSCRIBED, Step.CLOSE): Phase.CLOSED,
+}
 
 
 @dataclass
@@ -135,6 +193,7 @@ class ChannelRecord:
     sender_id: str  # the id our values of this channel carry
     timeout: float
     default: Any = None
+    phase: Phase = Phase.WAITING
     held: ValueMessage | None = None
     nobody_holds: bool = False  # every holder answered, none with a value
     # MIRROR: when nobody held the channel any more (wall), the held value being the last one.
@@ -143,15 +202,17 @@ class ChannelRecord:
     subscribers: int | None = None  # MIRROR: the last subscriber count the bus reported
     query: QueryProgress | None = None
     needs_query: bool = False
-    closed: bool = False
     wire_name: bytes = b""
-    # Values set here and not published yet: the latest is published when Redis is back.
-    seq: int = 0
-    sent_seq: int = 0
-    events: deque[Any] = field(default_factory=deque)  # EVENTS: posted, not published yet
+    # Set or posted here and not handed out yet (see "Exactly once"): values, or events.
+    outbox: deque[ValueMessage] = field(default_factory=deque)
+    events: deque[Any] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.wire_name = self.name.encode()
+
+    @property
+    def closed(self) -> bool:
+        return self.phase is Phase.CLOSED
 
     @property
     def settled(self) -> bool:
@@ -164,6 +225,11 @@ class ChannelRecord:
         check since found nobody holding it)."""
         return self.held is not None and not self.nobody_holds
 
+    @property
+    def unsent(self) -> bool:
+        """Whether something set or posted here waits to be handed out."""
+        return bool(self.outbox or self.events)
+
     def wants_value(self) -> bool:
         """Whether asking the holders again could give this channel a value it lacks."""
         return self.role is not Role.EVENTS and self.held is None and not self.closed
@@ -171,14 +237,28 @@ class ChannelRecord:
 
 class Publish(NamedTuple):
     """``PUBLISH data`` on ``channel`` (writer connection). Feed the subscriber count it
-    returns back with :meth:`ChannelProtocol.published` when ``query`` is set, and confirm a
-    value with :meth:`ChannelProtocol.sent` when ``record`` is."""
+    returns back with :meth:`ChannelProtocol.published` when ``query`` is set. ``record`` is
+    set when this carries what the process set (``message``) or posted (``events``) on it:
+    given back to :meth:`ChannelProtocol.publish_failed` if the write failed."""
 
     channel: bytes
     data: bytes
     query: str | None = None
-    record: ChannelRecord | None = None  # the channel whose value this is, sent as ``seq``
-    seq: int = 0
+    record: ChannelRecord | None = None
+    message: ValueMessage | None = None
+    events: tuple[Any, ...] = ()
+
+
+class Subscribe(NamedTuple):
+    """``SUBSCRIBE`` these channels (subscriber connection)."""
+
+    channels: tuple[bytes, ...]
+
+
+class Unsubscribe(NamedTuple):
+    """``UNSUBSCRIBE`` these channels (subscriber connection)."""
+
+    channels: tuple[bytes, ...]
 
 
 class Deliver(NamedTuple):
@@ -205,8 +285,17 @@ class Undecodable(NamedTuple):
     error: str
 
 
-Action = Publish | Deliver | HoldersChanged | Undecodable
-Command = tuple[Any, ...]
+class Warn(NamedTuple):
+    """Something a person should know, to log as a warning (``message % args``). Warnings of
+    one ``key`` may come in floods (thousands of late answers after a reconnect): the caller
+    rate-limits them by key."""
+
+    key: str
+    message: str
+    args: tuple[Any, ...] = ()
+
+
+Action = Publish | Subscribe | Unsubscribe | Deliver | HoldersChanged | Undecodable | Warn
 
 
 @dataclass
@@ -223,45 +312,22 @@ class BusStats:
     decode_errors_by_channel: dict[str, int] = field(default_factory=dict)
 
 
-def _query_id(again: bool) -> str:
-    """A query id. A first query (a process joining the channel) gets a uuid4 hex, as BLISS
-    makes them; asking again gets the same with version digit 0, which no uuid4 has."""
-    query_id = uuid.uuid4().hex
-    return f"{query_id[:12]}0{query_id[13:]}" if again else query_id
-
-
 def is_join(query_id: str) -> bool:
-    """Whether a query comes from a process joining the channel (see :func:`_query_id`)."""
+    """Whether a query comes from a process joining the channel: asking again uses ids with
+    version digit 0, which no uuid4 has (see "Ask again" in the module docstring)."""
     return not (len(query_id) == 32 and query_id[12] == "0")
-
-
-class RateLimitedWarnings:
-    """One warning per key per ``WARNING_PERIOD`` (of the caller's clock), with the count of
-    those not shown."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self._log = logger
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def __call__(self, now: float, key: str, message: str, *args: Any) -> None:
-        last, hidden = self._last.get(key, (-math.inf, 0))
-        if now - last < WARNING_PERIOD:
-            self._last[key] = (last, hidden + 1)
-            return
-        if hidden:
-            message += f" ({hidden} similar messages not logged)"
-        self._last[key] = (now, 0)
-        self._log.warning(message, *args)
 
 
 class ChannelProtocol:
     """The protocol state of every channel of one process on one Redis server (see the module
-    docstring). ``sender_id`` is the process's id on the wire (BLISS uses the pid)."""
+    docstring). ``sender_id`` is the process's id on the wire (BLISS uses the pid); ``new_id``
+    makes query ids (``uuid.uuid4().hex``, as BLISS)."""
 
     def __init__(
         self,
         sender_id: str,
         *,
+        new_id: Callable[[], str],
         limits: Limits = DEFAULT_LIMITS,
         trusted_modules: tuple[str, ...] = ("bliss.",),
     ) -> None:
@@ -269,7 +335,11 @@ class ChannelProtocol:
         self.limits = limits
         self.trusted_modules = tuple(trusted_modules)
         self.stats = BusStats()
+        self._new_id = new_id
         self._records: dict[str, ChannelRecord] = {}
+        self._connected = False
+        # Channels with something set or posted not handed out yet, in the order they had it.
+        self._unsent: dict[ChannelRecord, None] = {}
         self._queries: dict[str, QueryProgress] = {}
         # Our own queries come back to us (we are subscribed); they may be answered and
         # forgotten before that echo arrives, so their ids are kept until it does.
@@ -279,7 +349,6 @@ class ChannelProtocol:
         # channel name -> (retries so far, ask even if a value is held, when: monotonic)
         self._asking_again: dict[str, tuple[int, bool, float]] = {}
         self._connected_at = -math.inf
-        self._warn = RateLimitedWarnings(log)
 
     # ------------------------------------------------------------------ channels
     def open(
@@ -291,9 +360,9 @@ class ChannelProtocol:
         default: Any = None,
         sender_id: str | None = None,
         query: bool = True,
-    ) -> tuple[ChannelRecord, list[Command]]:
-        """A new channel: its record, and the command subscribing it (to send if connected;
-        :meth:`connection_made` subscribes every channel anyway)."""
+    ) -> tuple[ChannelRecord, list[Action]]:
+        """A new channel: its record, and its ``Subscribe`` if connected (else
+        :meth:`connection_made` subscribes it)."""
         record = ChannelRecord(
             name,
             role,
@@ -305,17 +374,26 @@ class ChannelProtocol:
         if role is Role.EVENTS and sender_id is None:
             record.sender_id = f"{self.sender_id}_{id(record)}"  # as BLISS's "<pid>_<id(obj)>"
         self._records[name] = record
-        return record, [("SUBSCRIBE", record.wire_name)]
+        if not self._connected:
+            return record, []
+        self._move(record, Step.CONNECTED)
+        return record, [Subscribe((record.wire_name,))]
 
-    def close(self, record: ChannelRecord) -> list[Command]:
-        """Leave the channel: stop answering for it, forget its value, unsubscribe (unless the
-        name was opened again meanwhile)."""
-        record.closed = True
+    def close(self, record: ChannelRecord) -> list[Action]:
+        """Leave the channel: stop answering for it, forget its value and what it did not
+        send, unsubscribe (unless the name was opened again meanwhile)."""
+        if record.closed:
+            return []
+        subscribed = record.phase is not Phase.WAITING
+        self._move(record, Step.CLOSE)
         record.held = None
+        record.outbox.clear()
+        record.events.clear()
+        self._unsent.pop(record, None)
         if self._records.get(record.name) is not record:
             return []
         del self._records[record.name]
-        return [("UNSUBSCRIBE", record.wire_name)]
+        return [Unsubscribe((record.wire_name,))] if subscribed else []
 
     def record(self, name: str) -> ChannelRecord | None:
         return self._records.get(name)
@@ -325,8 +403,8 @@ class ChannelProtocol:
 
     # ------------------------------------------------------------------ local changes
     def set_value(self, record: ChannelRecord, value: Any, now: Instant) -> ValueMessage:
-        """Hold ``value``, set by this process, and return it as it will be published (see
-        :meth:`unsent`). Raises :class:`~tango_channels.wire.encode.EncodeError`."""
+        """Hold ``value``, set by this process, and queue it for Redis (see
+        :meth:`take_unsent`). Raises :class:`~tango_channels.wire.encode.EncodeError`."""
         timestamp = now.wall
         held = record.held
         if held is not None and timestamp <= held.timestamp:
@@ -335,45 +413,77 @@ class ChannelProtocol:
         message = encode_value(record.sender_id, timestamp, value)
         record.held = message
         record.needs_query = False
-        record.seq += 1
         record.local = True
         record.nobody_holds = False
         record.abandoned = None
+        if not self._connected:
+            record.outbox.clear()  # an outage: only what the channel holds goes out after it
+        record.outbox.append(message)
+        self._unsent[record] = None
         return message
 
-    def post(self, record: ChannelRecord, event: Any) -> None:
-        """Queue an event of an EVENTS channel (sent with any others still waiting)."""
+    def post(self, record: ChannelRecord, event: Any) -> list[Action]:
+        """Queue an event of an EVENTS channel (see :meth:`take_unsent`). Raises
+        :class:`~tango_channels.wire.encode.EncodeError` for what cannot be sent."""
         encode_value(record.sender_id, 0.0, [event])  # refuse what cannot be sent, now
+        actions: list[Action] = []
         if len(record.events) >= MAX_PENDING_EVENTS:
             record.events.popleft()
-            log.warning("event channel %s: Redis unreachable, oldest event dropped", record.name)
-        record.events.append(event)
-        record.seq += 1
-
-    def unsent(self, record: ChannelRecord, now: Instant) -> Publish | None:
-        """The latest value set here and not published yet, as a command (None: nothing)."""
-        if record.closed or record.seq <= record.sent_seq:
-            return None
-        if record.role is Role.EVENTS:
-            if not record.events:
-                return None
-            message: ValueMessage | None = encode_value(
-                record.sender_id, now.wall, list(record.events)
+            actions.append(
+                Warn(
+                    f"events:{record.name}",
+                    "event channel %s: Redis unreachable, oldest event dropped",
+                    (record.name,),
+                )
             )
-        else:
-            message = record.held
-        if message is None or message.wire is None:
-            return None
-        return Publish(record.wire_name, message.wire, record=record, seq=record.seq)
+        record.events.append(event)
+        self._unsent[record] = None
+        return actions
 
-    def sent(self, record: ChannelRecord, seq: int) -> None:
-        """The value of ``seq`` (see :class:`Publish`) reached Redis."""
-        if seq <= record.sent_seq:
-            return
-        if record.role is Role.EVENTS:
-            for _ in range(len(record.events) - (record.seq - seq)):
-                record.events.popleft()
-        record.sent_seq = seq
+    def take_unsent(self, now: Instant, record: ChannelRecord | None = None) -> list[Publish]:
+        """Hand out what was set or posted here and not handed out yet (of ``record``, or of
+        every channel), in order, each message once: it leaves the outbox now. Nothing while
+        disconnected. Write what this returns in its order, under the writer lock, and give
+        it back to :meth:`publish_failed` if the write fails."""
+        if not self._connected:
+            return []
+        if record is None:
+            records, self._unsent = list(self._unsent), {}
+        elif record in self._unsent:
+            del self._unsent[record]
+            records = [record]
+        else:
+            return []
+        out: list[Publish] = []
+        for channel in records:
+            if channel.closed:
+                continue
+            while channel.outbox:
+                message = channel.outbox.popleft()
+                assert message.wire is not None
+                out.append(Publish(channel.wire_name, message.wire, None, channel, message))
+            if channel.events:
+                events = tuple(channel.events)
+                channel.events.clear()
+                bundle = encode_value(channel.sender_id, now.wall, list(events))
+                assert bundle.wire is not None
+                out.append(Publish(channel.wire_name, bundle.wire, None, channel, None, events))
+        return out
+
+    def publish_failed(self, publishes: Iterable[Publish]) -> None:
+        """A write of what :meth:`take_unsent` handed out failed (the connection is being
+        lost): put it back, to go out after reconnecting. Of values, the channel's latest
+        only (an outage, see :meth:`set_value`); every event, before those posted since."""
+        for publish in reversed(list(publishes)):
+            record = publish.record
+            if record is None or record.closed:
+                continue
+            if publish.message is not None:
+                if not record.outbox:  # else superseded by a value set since
+                    record.outbox.append(publish.message)
+            else:
+                record.events.extendleft(reversed(publish.events))
+            self._unsent[record] = None
 
     def update(self, record: ChannelRecord, *, timeout: float | None, default: Any) -> None:
         """What ``Channel(name, timeout=..., default_value=...)`` of an open channel changes."""
@@ -383,38 +493,72 @@ class ChannelProtocol:
             record.default = default
 
     # ------------------------------------------------------------------ connection
-    def connection_made(self, now: Instant) -> list[Command]:
-        """Connected (again): forget queries in flight, ask every channel again once its
-        subscription is confirmed (held values are kept, replaced only by newer ones)."""
+    def connection_made(self, now: Instant) -> list[Action]:
+        """Connected (again): subscribe every channel, forget queries in flight and ask every
+        channel again once its subscription is confirmed (held values are kept, replaced only
+        by newer ones)."""
+        self._connected = True
         self._connected_at = now.monotonic
         self._queries.clear()
         self._own_query_ids.clear()
         self._deadlines.clear()
         self._ask_again_at.clear()
         self._asking_again.clear()
-        for record in self._records.values():
+        names = []
+        for name in sorted(self._records):
+            record = self._records[name]
+            if record.phase is not Phase.WAITING:  # connection_lost was not said: say it now
+                self._move(record, Step.DISCONNECTED)
+            self._move(record, Step.CONNECTED)
             record.needs_query = record.role is not Role.EVENTS
             record.subscribers = None  # everyone is resubscribing: counts start again
-        names = [self._records[n].wire_name for n in sorted(self._records)]
+            names.append(record.wire_name)
         return [
-            ("SUBSCRIBE", *names[start : start + SUBSCRIBE_CHUNK])
+            Subscribe(tuple(names[start : start + SUBSCRIBE_CHUNK]))
             for start in range(0, len(names), SUBSCRIBE_CHUNK)
         ]
 
+    def connection_lost(self) -> None:
+        """The connection is lost: nothing is handed out until :meth:`connection_made`, and of
+        the values waiting, each channel keeps its latest (see :meth:`set_value`)."""
+        self._connected = False
+        for record in self._records.values():
+            self._move(record, Step.DISCONNECTED)
+            while len(record.outbox) > 1:
+                record.outbox.popleft()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def has_unsent(self) -> bool:
+        """Whether :meth:`take_unsent` would hand something out now."""
+        return self._connected and bool(self._unsent)
+
+    def unsent_channels(self) -> int:
+        """How many channels have something set or posted here not handed out yet."""
+        return sum(1 for record in self._unsent if not record.closed)
+
     # ------------------------------------------------------------------ what arrived
     def subscribed(self, raw_name: bytes, now: Instant) -> list[Action]:
-        """Redis confirmed our subscription to ``raw_name``."""
+        """Redis confirmed our subscription to ``raw_name``: ask its holders, if it needs to."""
         record = self._records.get(raw_name.decode("utf-8", "surrogateescape"))
         if record is None:
             return []
-        actions: list[Action] = []
-        if record.needs_query:
-            record.needs_query = False
-            actions.append(self._start_query(record, now))
-        unsent = self.unsent(record, now)
-        if unsent is not None:
-            actions.append(unsent)
-        return actions
+        before = record.phase
+        if self._move(record, Step.CONFIRMED) is None:
+            return [
+                Warn(
+                    "confirmation",
+                    "channel %s: a subscription confirmed while %s: ignored",
+                    (record.name, before.value),
+                )
+            ]
+        if not record.needs_query:
+            return []
+        record.needs_query = False
+        return [self._start_query(record, now)]
 
     def received(self, raw_name: bytes, data: bytes, now: Instant) -> list[Action]:
         """A message on channel ``raw_name``."""
@@ -428,7 +572,7 @@ class ChannelProtocol:
         try:
             message = decode(data, self.limits)
         except DecodeError as exc:
-            return self._undecodable(name, data, exc, now)
+            return self._undecodable(name, data, exc)
         if type(message) is ValueMessage:
             self.stats.values += 1
             return self._take(record, message, now, answered=False)
@@ -458,13 +602,12 @@ class ChannelProtocol:
             if query is None or query.got_value:
                 continue
             # One key for every channel: after a reconnect thousands may be late at once.
-            self._warn(
-                now.monotonic,
-                "late-answers",
-                "channel %s: %s of %s holders answered its query in time",
-                query.name,
-                query.answered,
-                query.expected,
+            actions.append(
+                Warn(
+                    "late-answers",
+                    "channel %s: %s of %s holders answered its query in time",
+                    (query.name, query.answered, query.expected),
+                )
             )
             if query.retries == 0:  # a holder may have died meanwhile: ask once more
                 self._ask_again(query.name, 0.0, now, retries=1)
@@ -505,21 +648,26 @@ class ChannelProtocol:
         return min(times) if times else None
 
     # ------------------------------------------------------------------ internals
-    def _undecodable(
-        self, name: str, data: bytes, exc: DecodeError, now: Instant
-    ) -> list[Action]:
+    def _move(self, record: ChannelRecord, step: Step) -> Phase | None:
+        """The one transition function: move ``record`` by ``step`` as :data:`MOVES` says;
+        None (and no change) if the step is not legal in its phase."""
+        phase = MOVES.get((record.phase, step))
+        if phase is not None:
+            record.phase = phase
+        return phase
+
+    def _undecodable(self, name: str, data: bytes, exc: DecodeError) -> list[Action]:
         self.stats.decode_errors += 1
         by_channel = self.stats.decode_errors_by_channel
         by_channel[name] = by_channel.get(name, 0) + 1
-        self._warn(
-            now.monotonic,
-            f"decode:{name}",
-            "channel %s: dropped an undecodable message of %d bytes: %s",
-            name,
-            len(data),
-            exc,
-        )
-        return [Undecodable(name, len(data), str(exc))]
+        return [
+            Warn(
+                f"decode:{name}",
+                "channel %s: dropped an undecodable message of %d bytes: %s",
+                (name, len(data), exc),
+            ),
+            Undecodable(name, len(data), str(exc)),
+        ]
 
     def _take(
         self, record: ChannelRecord | None, message: ValueMessage, now: Instant, answered: bool
@@ -532,7 +680,6 @@ class ChannelProtocol:
             if not message.is_newer_than(record.held):
                 return []
             record.held = message
-            record.sent_seq = record.seq  # anything we had not sent yet is now obsolete
             record.local = False
             if record.nobody_holds:
                 record.nobody_holds = False
@@ -554,6 +701,7 @@ class ChannelProtocol:
         if query.id in self._own_query_ids:
             self._own_query_ids.discard(query.id)
             return []  # our own query: we do not answer ourselves
+        actions: list[Action] = []
         held: ValueMessage | None = None
         if record is not None:
             if is_join(query.id):
@@ -571,15 +719,32 @@ class ChannelProtocol:
                 held = None  # shown here, never offered (see "Mirrors are invisible")
             else:
                 held = record.held
-        if held is not None and not self._may_resend(name, held, now):
-            held = None
+        if held is not None:
+            untrusted = sorted(c for c in held.classes if not c.startswith(self.trusted_modules))
+            if untrusted:
+                actions.append(
+                    Warn(
+                        f"untrusted:{name}",
+                        "channel %s: not re-sending a value naming %s (outside the trusted "
+                        "modules %s); answered as not held",
+                        (name, ", ".join(untrusted[:3]), ", ".join(self.trusted_modules)),
+                    )
+                )
+                held = None
         try:
             reply = encode_reply(name, query.id, held)
         except EncodeError as exc:
-            log.error("channel %s: cannot re-send the held value (%s); answering None", name, exc)
+            actions.append(
+                Warn(
+                    f"resend:{name}",
+                    "channel %s: cannot re-send the held value (%s); answering None",
+                    (name, exc),
+                )
+            )
             reply = encode_reply(name, query.id, None)
         self.stats.queries_answered += 1
-        return [Publish(raw_name, reply)]
+        actions.append(Publish(raw_name, reply))
+        return actions
 
     def _on_reply(self, reply: Reply, now: Instant) -> list[Action]:
         query = self._queries.get(reply.id)
@@ -598,25 +763,18 @@ class ChannelProtocol:
                 actions.append(HoldersChanged(record))
         return actions + self._check_query(query, now)
 
-    def _may_resend(self, name: str, held: ValueMessage, now: Instant) -> bool:
-        untrusted = sorted(c for c in held.classes if not c.startswith(self.trusted_modules))
-        if untrusted:
-            self._warn(
-                now.monotonic,
-                f"untrusted:{name}",
-                "channel %s: not re-sending a value naming %s (outside "
-                "the trusted modules %s); answered as not held",
-                name,
-                ", ".join(untrusted[:3]),
-                ", ".join(self.trusted_modules),
-            )
-        return not untrusted
+    def _query_id(self, again: bool) -> str:
+        """A query id. A first query (a process joining the channel) gets a uuid4 hex, as
+        BLISS makes them; asking again gets the same with version digit 0, which no uuid4
+        has (see :func:`is_join`)."""
+        query_id = self._new_id()
+        return f"{query_id[:12]}0{query_id[13:]}" if again else query_id
 
     def _start_query(
         self, record: ChannelRecord, now: Instant, retries: int = 0, again: bool = False
     ) -> Publish:
         query = QueryProgress(
-            _query_id(again),
+            self._query_id(again),
             record.name,
             now.monotonic + min(record.timeout, LATE_ANSWERS),
             retries=retries,

@@ -269,3 +269,43 @@ def test_two_mirrors_of_a_channel_nobody_holds_do_not_keep_asking_each_other(
     time.sleep(2)
     assert first.stats.queries_answered + second.stats.queries_answered == answered
     assert all(m.held is None for m in mirrors)
+
+
+# Who posts and who listens: our library with threads or gevent-patched (as a BLISS session),
+# and real BLISS 2.4 (a gevent process).
+POSTERS_AND_LISTENERS = [
+    pytest.param("threads", "gevent", id="threads-to-gevent"),
+    pytest.param("gevent", "threads", id="gevent-to-threads"),
+    pytest.param("threads", "bliss", id="threads-to-bliss"),
+    pytest.param("gevent", "bliss", id="gevent-to-bliss"),
+    pytest.param("bliss", "threads", id="bliss-to-threads"),
+    pytest.param("bliss", "gevent", id="bliss-to-gevent"),
+]
+
+
+@pytest.mark.parametrize(("poster_kind", "listener_kind"), POSTERS_AND_LISTENERS)
+def test_events_posted_at_once_on_a_new_event_channel_arrive_once_in_order(
+    redis_server, make_peer, request, unique, poster_kind, listener_kind
+):
+    """BLISS's own use: a session already connected (it holds a channel) creates an
+    EventChannel and posts at once, before its subscription is confirmed. A listener counting
+    events (a scan, a sequencer) must get each once, in order."""
+
+    def peer(kind: str):
+        if kind == "bliss":
+            python = request.getfixturevalue("bliss_python")
+            return make_peer(redis_server.url, impl="bliss", python=python)
+        return make_peer(redis_server.url, gevent=kind == "gevent")
+
+    name = f"{unique}.t_event"
+    poster, listener = peer(poster_kind), peer(listener_kind)
+    poster.call("open", name=f"{unique}.held", value=1)  # connected, as a session is
+    listener.call("open", name=name, event=True)
+    listener.call("watch", name=name)
+    wait_subscribers(redis_server.url, name)
+    poster.call("post_new", name=name, values=["a", 2, [3]])
+    poster.call("post", name=name, value="end")
+    received: list[object] = []
+    while "end" not in received:
+        received += listener.wait_event(lambda e: e["name"] == name)["value"]
+    assert received == ["a", 2, [3], "end"]

@@ -26,9 +26,11 @@ def test_import_has_no_side_effects():
 
 
 def test_the_protocol_core_does_no_io_of_its_own():
-    """The protocol and the wire codec it uses import no socket, thread, greenlet or clock:
-    they are fed what arrived and the time (sans-I/O, as h11)."""
+    """The protocol and the wire codec it uses import no socket, thread, greenlet, clock,
+    logger or id source: they are fed what arrived, the time and the ids, and return what to
+    log (sans-I/O, as h11)."""
     forbidden = {"socket", "select", "selectors", "threading", "asyncio", "gevent", "time"}
+    forbidden |= {"logging", "uuid", "random"}
     for path in [LIBRARY / "protocol.py", *sorted((LIBRARY / "wire").glob("*.py"))]:
         used = _imported(path) & forbidden
         assert not used, f"{path.name} imports {used}"

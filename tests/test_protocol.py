@@ -7,6 +7,8 @@ would notice if the rule were wrong.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +22,10 @@ from tango_channels.protocol import (
     Deliver,
     HoldersChanged,
     Instant,
+    Phase,
     Publish,
     Role,
+    Warn,
     is_join,
 )
 from tango_channels.wire.decode import decode
@@ -33,6 +37,16 @@ NAME = "axis.roby.position"
 WIRE = NAME.encode()
 BLISS = "4242"  # a BLISS process's sender id (its pid)
 NEWCOMER_QUERY = "0123456789ab4def8123456789abcdef"  # a uuid4 hex, as BLISS makes them
+
+
+def query_ids() -> Callable[[], str]:
+    """uuid4-shaped query ids, predictable: what the bus makes with ``uuid.uuid4().hex``."""
+    counter = itertools.count(1)
+    return lambda: f"{next(counter):012x}4{0:019x}"
+
+
+def protocol(sender_id: str = "1000") -> ChannelProtocol:
+    return ChannelProtocol(sender_id, new_id=query_ids())
 
 
 @dataclass
@@ -53,7 +67,7 @@ class Clock:
 class Peer:
     """Our process, as the bus drives it: a protocol, a clock, and what came out."""
 
-    protocol: ChannelProtocol = field(default_factory=lambda: ChannelProtocol("1000"))
+    protocol: ChannelProtocol = field(default_factory=protocol)
     clock: Clock = field(default_factory=Clock)
 
     def open(self, role: Role = Role.HOLDER, **kwargs: Any) -> ChannelRecord:
@@ -213,7 +227,7 @@ def test_a_mirror_learns_the_default_of_a_process_that_joins_half_a_second_later
 
 
 def test_asking_again_is_not_taken_for_a_newcomer_so_two_mirrors_do_not_ask_each_other_for_ever():
-    first, second = Peer(), Peer(protocol=ChannelProtocol("2000"))
+    first, second = Peer(), Peer(protocol=protocol("2000"))
     for peer in (first, second):
         peer.open(Role.MIRROR)
         query = peer.join(subscribers=2)
@@ -276,19 +290,59 @@ def test_after_reconnecting_a_process_rejoining_is_asked_again_even_when_we_hold
 
 
 # ------------------------------------------------------------------------ outages
-def test_a_value_set_while_redis_is_unreachable_is_published_once_subscribed_again():
+def test_a_value_set_while_redis_is_unreachable_is_published_once_reconnected():
     us = Peer()
     record = us.open(query=False)  # Channel(name, value=...): nothing to ask
     us.connect()
+    us.protocol.connection_lost()
     first = us.protocol.set_value(record, "before", us.clock.now())
     second = us.protocol.set_value(record, "during the outage", us.clock.now())
-    unsent = us.protocol.unsent(record, us.clock.now())
-    assert unsent is not None and unsent.data == second.wire != first.wire  # the latest only
+    assert us.protocol.take_unsent(us.clock.now()) == []  # nothing goes out while down
     us.connect()  # Redis is back
-    (publish,) = [a for a in us.subscribed() if isinstance(a, Publish) and not a.query]
-    assert publish.data == second.wire
-    us.protocol.sent(record, publish.seq)
-    assert us.protocol.unsent(record, us.clock.now()) is None
+    (publish,) = us.protocol.take_unsent(us.clock.now())
+    assert publish.data == second.wire != first.wire  # the latest only
+    assert us.protocol.take_unsent(us.clock.now()) == []  # handed out once
+
+
+def test_a_failed_write_is_published_after_reconnecting_unless_a_newer_value_was_set():
+    us = Peer()
+    record = us.open(query=False)
+    us.connect()
+    first = us.protocol.set_value(record, 1, us.clock.now())
+    taken = us.protocol.take_unsent(us.clock.now())
+    us.protocol.connection_lost()  # the write failed: Redis got nothing
+    us.protocol.publish_failed(taken)
+    us.connect()
+    assert [p.data for p in us.protocol.take_unsent(us.clock.now())] == [first.wire]
+
+    taken = us.protocol.take_unsent(us.clock.now())
+    second = us.protocol.set_value(record, 2, us.clock.now())
+    taken = us.protocol.take_unsent(us.clock.now())
+    us.protocol.connection_lost()
+    third = us.protocol.set_value(record, 3, us.clock.now())
+    us.protocol.publish_failed(taken)  # 2 failed, but 3 was set since: 3 only
+    us.connect()
+    assert [p.data for p in us.protocol.take_unsent(us.clock.now())] == [third.wire]
+    assert second.wire != third.wire
+
+
+def test_events_posted_while_connected_go_out_each_once_and_in_order():
+    us = Peer()
+    record = us.open(Role.EVENTS)
+    us.connect()
+    for event in ("a", 2, [3]):
+        us.protocol.post(record, event)
+        (publish,) = us.protocol.take_unsent(us.clock.now(), record)
+        assert decode(publish.data).value == [event]
+    assert us.subscribed() == []  # the confirmation sends nothing again
+    assert us.protocol.take_unsent(us.clock.now()) == []
+
+
+def test_a_confirmation_for_a_channel_never_subscribed_changes_nothing():
+    us = Peer()
+    record = us.open()
+    (warning,) = us.subscribed()  # not connected: no SUBSCRIBE went out
+    assert isinstance(warning, Warn) and record.phase is Phase.WAITING
 
 
 def test_after_reconnecting_every_channel_asks_again_and_keeps_its_value_until_a_newer_one():

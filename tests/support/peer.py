@@ -242,6 +242,11 @@ def handle(cmd: dict) -> dict:
     if op == "post":
         channels[name].post(build(cmd["value"]))
         return {}
+    if op == "post_new":  # a new EventChannel, and events posted on it at once
+        channels[name] = EventChannel(name, redis=CLIENT)
+        for value in cmd["values"]:
+            channels[name].post(build(value))
+        return {}
     if op == "watch":
         callbacks[name] = on_value_factory(name)
         channels[name].register_callback(callbacks[name])
