@@ -23,7 +23,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from support.peers import Peer, bliss_venv  # noqa: E402
 from support.redis_server import wait_subscribers  # noqa: E402
-
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
 EXPECTED = ["a", 2, [3], "end"]

@@ -196,7 +196,8 @@ class ExactlyOnce(RuleBasedStateMachine):
 
     @rule(name=names, join=st.booleans())
     def query_from_another_process(self, name: str, join: bool) -> None:
-        query_id = "0123456789ab4def8123456789abcdef" if join else "0123456789ab0def8123456789abcdef"
+        version = "4" if join else "0"  # a newcomer's uuid4, or someone asking again
+        query_id = f"0123456789ab{version}def8123456789abcdef"
         data = encode_query(name, query_id)
         self.take_actions(self.protocol.received(name.encode(), data, self.now()))
 
