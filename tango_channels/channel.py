@@ -18,10 +18,11 @@ The semantics are those of ``bliss.config.channels`` (BLISS 2.4):
 Where we differ, on purpose: a set made while Redis is unreachable is published after
 reconnecting (BLISS loses it), and so are the events posted meanwhile; a value we set is
 stamped just after the held one when the local clock is behind it (BLISS would silently keep
-the old value); every answer to a query is taken if newer (BLISS takes the first non-None); a set whose callback raises is still published
-(then the error is raised); we ask the holders again when one may have a value we lack (a
-newcomer's default, a holder that died mid-query, another process rejoining soon after we
-reconnected), with query ids that are not uuid4s so that nobody takes those for newcomers.
+the old value); every answer to a query is taken if newer (BLISS takes the first non-None); a
+set whose callback raises is still published (then the error is raised); we ask the holders
+again when one may have a value we lack (a newcomer's default, a holder that died mid-query,
+another process rejoining soon after we reconnected), with query ids that are not uuid4s so
+that nobody takes those for newcomers.
 """
 
 from __future__ import annotations
