@@ -4,7 +4,7 @@ A client gets a DevFailed whose reason names the kind of problem and whose descr
 what could not be done and why, in words a person can act on::
 
     with tango_errors("ClearCache not done", "BeaconChannels.ClearCache"):
-        exposure.clear_cache(names)
+        commands.clear_cache(bus, publisher, names)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import tango
 
 from .bridge.kinds import Mismatch
 from .bridge.lines import LineError
+from .bridge.publisher import Unanswered
 
 __all__ = ["dev_failed", "raise_failed", "tango_errors"]
 
@@ -48,5 +49,9 @@ def tango_errors(doing: str, origin: str) -> Iterator[None]:
         raise_failed("BeaconChannels_WrongValue", f"{doing}: {exc}", origin)
     except KeyError as exc:
         raise_failed("BeaconChannels_NoChannel", str(exc.args[0]), origin)
+    except PermissionError as exc:
+        raise_failed("BeaconChannels_ReadOnly", f"{doing}: {exc}", origin)
+    except Unanswered as exc:
+        raise_failed("BeaconChannels_Busy", f"{doing}: {exc}", origin)
     except (ConnectionError, TimeoutError, OSError) as exc:
         raise_failed("BeaconChannels_RedisUnreachable", f"{doing}: {exc}", origin)

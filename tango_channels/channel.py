@@ -183,12 +183,16 @@ class Channel(_Callbacks):
     bridge were not there. ``on_holders_changed()`` (mirrors, not in BLISS) is called when
     whether anyone holds the channel changes without a new value: nobody holds it (a first
     query answered without a value, or the last holder gone: see :attr:`abandoned`), or a
-    holder is back.
+    holder is back. ``on_message(message)`` (not in BLISS) is called with each new value as
+    the :class:`~tango_channels.wire.messages.ValueMessage` that carried it (its sender and
+    source timestamp with it: a bridge shows each value with its own time, never one looked up
+    later), before the callbacks; it is held strongly.
     """
 
     _ready: Event
     _self_updates: bool
     _on_holders_changed: Callable[[], Any] | None
+    _on_message: Callable[[ValueMessage], Any] | None
 
     def __new__(
         cls,
@@ -202,6 +206,7 @@ class Channel(_Callbacks):
         self_updates: bool = True,
         mirror: bool = False,
         on_holders_changed: Callable[[], Any] | None = None,
+        on_message: Callable[[ValueMessage], Any] | None = None,
     ) -> Channel:
         bus = bus if bus is not None else bus_for(redis)
 
@@ -210,6 +215,7 @@ class Channel(_Callbacks):
             self._setup(bus, record)
             self._self_updates = self_updates
             self._on_holders_changed = on_holders_changed
+            self._on_message = on_message
             self._ready = bus.runtime.event()
             # The callback goes in with the channel: the first value can come back (in the
             # reader) before the constructor returns.
@@ -281,9 +287,11 @@ class Channel(_Callbacks):
             raise RuntimeError(f"Channel {self.name} is closed")
         if self._bus.runtime.current() in self._firing:
             raise RuntimeError(f"Channel {self.name}: can't set value while running a callback")
-        self._bus.set_value(self._record, new_value)
+        message = self._bus.set_value(self._record, new_value)
         self._ready.set()
         try:
+            if self._on_message is not None:
+                self._on_message(message)
             if self._self_updates:
                 self._fire(new_value)
         finally:
@@ -316,6 +324,8 @@ class Channel(_Callbacks):
         """A new value held (received, or our default): wake readers, run callbacks."""
         if not self._ready.is_set():
             self._ready.set()
+        if self._on_message is not None:
+            self._on_message(message)
         if self._self_updates or message.sender_id != self._record.sender_id:
             self._fire(message.value)
 

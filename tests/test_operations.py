@@ -19,7 +19,7 @@ from support import wait_for
 from support.redis_server import wait_held
 from support.tango_device import Events, running_device
 from tango_channels import Channel
-from tango_channels_device.publisher import CONFIG_REFRESH
+from tango_channels_device.bridge.publisher import CRITERIA_REFRESH as CONFIG_REFRESH
 
 STEPS = [1.0, 1.1, 1.2, 1.3, 2.0, 2.1]  # with abs_change=0.5: 1.0 and 2.0 make events
 

@@ -3,10 +3,11 @@ and events.
 
 A :class:`Sample` is a value of the attribute's kind, the time it stands for (when BLISS set
 it, or when its state was noticed), a :class:`Quality` (Tango's, without Tango) and, where
-there is no value to show, an ``error`` that reads raise. ``absent`` tells the two kinds of
-error apart: a value that could not be shown (it doesn't fit the attribute's type, its message
-was undecodable) is an error event too; no value at all (none yet, nobody holds one) is pushed
-as an ATTR_INVALID event, so that GUIs grey the value out instead of showing an error.
+there is no value to show, an ``error`` that reads raise, with its ``reason`` (the Tango error
+reason clients see). ``absent`` tells the two kinds of error apart: a value that could not be
+shown (it doesn't fit the attribute's type, its message was undecodable, Redis is unreachable)
+is an error event too; no value at all (none yet, nobody holds one) is pushed as an
+ATTR_INVALID event, so that GUIs grey the value out instead of showing an error.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Quality", "Sample"]
+__all__ = ["NO_VALUE", "REDIS_UNREACHABLE", "VALUE_ERROR", "Quality", "Sample"]
+
+#: The reasons of the errors samples carry, as clients see them (``DevError.reason``).
+NO_VALUE = "BeaconChannels_NoValue"
+VALUE_ERROR = "BeaconChannels_ValueError"
+REDIS_UNREACHABLE = "BeaconChannels_RedisUnreachable"
 
 
 class Quality(enum.Enum):
@@ -37,11 +43,18 @@ class Sample:
     quality: Quality
     error: str | None = None
     absent: bool = False
+    reason: str = VALUE_ERROR
 
     @classmethod
-    def failed(cls, error: str, timestamp: float, absent: bool = False) -> Sample:
-        return cls(None, timestamp, Quality.INVALID, error, absent)
+    def failed(
+        cls, error: str, timestamp: float, absent: bool = False, reason: str | None = None
+    ) -> Sample:
+        reason = reason or (NO_VALUE if absent else VALUE_ERROR)
+        return cls(None, timestamp, Quality.INVALID, error, absent, reason)
 
     def at(self, timestamp: float) -> Sample:
         """The same sample, standing for another time."""
-        return Sample(self.value, timestamp, self.quality, self.error, self.absent)
+        return Sample(self.value, timestamp, self.quality, self.error, self.absent, self.reason)
+
+    def with_quality(self, quality: Quality) -> Sample:
+        return Sample(self.value, self.timestamp, quality, self.error, self.absent, self.reason)

@@ -1,0 +1,194 @@
+"""The survey: what the device learns of Redis by asking, every period, on its own connection.
+
+BLISS channels are not listed anywhere and settings hashes announce no change, so the device
+asks, in one pipelined round trip each time (redis-py, a connection of the survey's own: the
+bus's connections carry values and nothing waits behind a survey):
+
+- every ``discovery_period``: which live channels each glob matches (``PUBSUB CHANNELS``) and
+  how many subscribers each followed channel has (``PUBSUB NUMSUB``: the bus then asks who
+  holds a channel whose count dropped, see :mod:`tango_channels.protocol`);
+- every ``settings_period``: the settings fields attributes fall back on (one ``HMGET`` per
+  hash);
+- every ``AXIS_SCAN_PERIOD``: the axes whose settings hash exists (``SCAN``, never ``KEYS``), so
+  that axes appear when no session runs.
+
+What it should look for comes as a :class:`~tango_channels_device.bridge.catalogue.SurveyPlan`
+snapshot (``plan()``), what it found goes to ``found(findings)``, the publisher's: the survey
+thread owns nothing but its connection and its clocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from tango_channels.transport.address import RedisAddress
+
+from .catalogue import SurveyPlan
+from .settings import SettingSource
+
+__all__ = ["AXIS_SCAN_PERIOD", "Findings", "Survey"]
+
+log = logging.getLogger(__name__)
+
+AXIS_SCAN_PERIOD = 30.0  # seconds between two SCANs for axes known only by their hash
+_SCAN_COUNT = 1000
+
+
+@dataclass
+class Findings:
+    """One look at Redis: the live channels of each glob pattern, the axes of each axis glob
+    pattern, and the settings fields' raw values (None: not asked this time)."""
+
+    channels: dict[str, list[str]] = field(default_factory=dict)
+    axes: dict[str, list[str]] = field(default_factory=dict)
+    settings: dict[SettingSource, bytes | None] | None = None
+
+
+def client_for(address: RedisAddress, timeout: float) -> redis.Redis:
+    """A redis-py client for ``address`` (bytes in, bytes out)."""
+    if address.path:
+        return redis.Redis(
+            unix_socket_path=address.path,
+            db=address.db,
+            username=address.username,
+            password=address.password,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+    return redis.Redis(
+        host=address.host,
+        port=address.port,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+
+
+class Survey:
+    """See the module docstring. ``subscribers(counts)`` is the bus's
+    :meth:`~tango_channels.bus.Bus.subscribers_seen`."""
+
+    def __init__(
+        self,
+        address: RedisAddress,
+        plan: Callable[[], SurveyPlan],
+        found: Callable[[Findings], None],
+        subscribers: Callable[[dict[str, int]], None],
+        *,
+        discovery_period: float = 2.0,
+        settings_period: float = 2.0,
+        timeout: float = 2.0,
+        thread_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+    ) -> None:
+        self.address = address
+        self.discovery_period = discovery_period
+        self.settings_period = settings_period
+        self._plan = plan
+        self._found = found
+        self._subscribers = subscribers
+        self._client = client_for(address, timeout)
+        self._thread_context = thread_context or contextlib.nullcontext
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name="BeaconChannels survey", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._client.close()
+
+    def look(self, settings: bool = True, axes: bool = False) -> Findings:
+        """One look at Redis now (see the module docstring); raises redis-py's errors."""
+        plan = self._plan()
+        pipe = self._client.pipeline(transaction=False)
+        for pattern in plan.globs:
+            pipe.pubsub_channels(pattern)
+        for pattern in plan.axis_globs:
+            pipe.pubsub_channels(f"axis.{pattern}.*")
+        if plan.followed:
+            pipe.pubsub_numsub(*plan.followed)
+        keys: dict[str, list[str]] = {}
+        if settings:
+            for source in plan.settings:
+                keys.setdefault(source.key, []).append(source.field)
+            for key, fields in keys.items():
+                pipe.hmget(key, fields)
+        replies = pipe.execute() if len(pipe) else []
+        findings = Findings()
+        at = 0
+        for pattern in plan.globs:
+            findings.channels[pattern] = sorted(_text(n) for n in replies[at])
+            at += 1
+        for pattern in plan.axis_globs:
+            live = {_text(n).split(".")[1] for n in replies[at]}
+            findings.axes[pattern] = sorted(live)
+            at += 1
+        if plan.followed:
+            counts = {_text(name): int(count) for name, count in replies[at]}
+            at += 1
+            self._subscribers(counts)
+        if settings:
+            findings.settings = {}
+            for key, fields in keys.items():
+                for field_name, raw in zip(fields, replies[at], strict=True):
+                    findings.settings[SettingSource(key, field_name)] = raw
+                at += 1
+        if axes:
+            for pattern in plan.axis_globs:
+                findings.axes.setdefault(pattern, [])
+                findings.axes[pattern] = sorted(
+                    set(findings.axes[pattern]) | set(self._axes_with_a_hash(pattern))
+                )
+        return findings
+
+    def _axes_with_a_hash(self, pattern: str) -> list[str]:
+        """Axes whose settings hash exists, whether or not a session holds them now."""
+        found = set()
+        for key in self._client.scan_iter(
+            match=f"axis.{pattern}", count=_SCAN_COUNT, _type="hash"
+        ):
+            axis = _text(key)[len("axis.") :]
+            if "." not in axis:
+                found.add(axis)
+        return sorted(found)
+
+    def _run(self) -> None:
+        with self._thread_context():
+            next_settings = next_axes = time.monotonic()
+            first = True
+            while first or not self._stopped.wait(
+                min(self.discovery_period, self.settings_period)
+            ):
+                first = False
+                now = time.monotonic()
+                settings, axes = now >= next_settings, now >= next_axes
+                if settings:
+                    next_settings = now + self.settings_period
+                if axes:
+                    next_axes = now + AXIS_SCAN_PERIOD
+                try:
+                    self._found(self.look(settings, axes))
+                except (redis.RedisError, OSError) as exc:
+                    log.warning("surveying Redis at %s: %s", self.address, exc)
+                except Exception:  # a bug of ours: say so, and keep surveying
+                    log.exception("surveying Redis at %s failed", self.address)
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
