@@ -10,6 +10,8 @@ with "unreachable" instead. That nothing is written to a real database is checke
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from tango.utils import is_bool, is_numerical
@@ -22,7 +24,7 @@ from tango_channels_deploy.access import (
     never_allowed,
 )
 from tango_channels_deploy.cli import ERROR, main
-from tango_channels_deploy.config import with_default_access
+from tango_channels_deploy.config import parse, with_default_access
 from tango_channels_deploy.validate import (
     TANGO_DEVICE_PROPERTIES,
     class_commands,
@@ -264,3 +266,11 @@ def test_a_file_that_does_not_set_allowed_access_cmd_gets_the_default():
         "attribute_properties": {"a": {"unit": ["mm"]}},
         "properties": {"AllowedAccessCmd": list(DEFAULT_ALLOWED)},
     }
+
+
+def test_the_files_of_the_access_control_page_pass_the_checks():
+    page = Path(__file__).parent.parent / "docs" / "access-control.md"
+    files = re.findall(r"^```json\n(.*?)^```$", page.read_text(), re.M | re.S)
+    assert files
+    for text in files:
+        assert problems(parse(json.loads(text))) == []
