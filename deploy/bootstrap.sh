@@ -24,9 +24,10 @@ packages=()
 command -v redis-server >/dev/null || packages+=(redis-server)
 python3 -c "import venv, ensurepip" 2>/dev/null || packages+=(python3-venv python3-pip)
 if ((want_test)); then
-    # The facility tests run Debian's Tango database server (on MariaDB) and Starter.
-    for p in tango-db tango-common libtango-tools tango-starter dbconfig-no-thanks \
-             mariadb-client; do
+    # The facility tests run Debian's Tango database server (on MariaDB) and Starter; the
+    # access control tests, Tango's own access control server (TangoAccessControl).
+    for p in tango-db tango-common libtango-tools tango-starter tango-accesscontrol \
+             dbconfig-no-thanks mariadb-client; do
         installed "$p" || packages+=("$p")
     done
     command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || packages+=(mariadb-server)

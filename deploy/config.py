@@ -3,7 +3,8 @@
     {"servers": {"BeaconChannels": {"<instance>": {"BeaconChannels": {"<device>": {
         "properties": {"RedisUrl": ["redis://..."], "Channels": ["axis.roby.position", ...]},
         "attribute_properties": {"axis_roby_position": {"unit": ["mm"], "abs_change": ["0.01"]}}
-    }}}}}}
+    }}}}},
+     "classes": {"BeaconChannels": {"properties": {"AllowedAccessCmd": ["AttributeName", ...]}}}}
 
 The file is checked against dsconfig's own JSON schema, so that any file this tool takes,
 ``json2tango`` takes too and reads the same way (property values are lists of strings, as
@@ -11,9 +12,14 @@ Tango stores them; ``tango_host`` and the ``_`` metadata keys of ``tango2json`` 
 The YAML form is only a front: it is loaded into the same document and checked the same way.
 
 What the file means is json2tango's: each server instance it names is described completely
-(devices it doesn't list are removed from that instance; see ``README.md``). Other servers, and
-the ``classes`` and ``devices`` sections, are refused: this tool deploys BeaconChannels, and
+(devices it doesn't list are removed from that instance; see ``README.md``). Other servers,
+other classes and the ``devices`` section are refused: this tool deploys BeaconChannels, and
 leaves everything else to ``json2tango``.
+
+The one thing this tool adds to json2tango's meaning: the class property ``AllowedAccessCmd``
+(the commands Tango's access control lets read-only clients run, see ``deploy/access.py``) is
+:data:`~tango_channels_deploy.access.DEFAULT_ALLOWED` where the file doesn't set it
+(:func:`with_default_access`), so that every deployment declares it.
 """
 
 from __future__ import annotations
@@ -28,7 +34,18 @@ import jsonschema
 import yaml
 from dsconfig.formatting import SCHEMA_FILENAME
 
-__all__ = ["SERVER", "ConfigError", "devices", "load", "parse", "to_json"]
+from tango_channels_deploy.access import CLASS_PROPERTY, DEFAULT_ALLOWED
+
+__all__ = [
+    "SERVER",
+    "ConfigError",
+    "class_entry",
+    "devices",
+    "load",
+    "parse",
+    "to_json",
+    "with_default_access",
+]
 
 SERVER = "BeaconChannels"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -71,12 +88,14 @@ def parse(data: Any) -> dict[str, Any]:
         path = list(error.absolute_path)
         hint = " (property values are lists of strings)" if error.validator == "type" else ""
         raise ConfigError(f"{_where(path)}: {error.message}{hint}")
-    for section in ("classes", "devices"):
-        if section in data:
-            raise ConfigError(f"{section}: not deployed by this tool (json2tango does)")
-    if "servers" not in data:
-        raise ConfigError("the file has no 'servers'")
-    for server, by_instance in data["servers"].items():
+    if "devices" in data:
+        raise ConfigError("devices: not deployed by this tool (json2tango does)")
+    if "servers" not in data and "classes" not in data:
+        raise ConfigError("the file has no 'servers' (nor 'classes')")
+    for cls in data.get("classes", {}):
+        if cls != SERVER:
+            raise ConfigError(f"classes: {cls!r} is not {SERVER!r} (json2tango deploys others)")
+    for server, by_instance in data.get("servers", {}).items():
         if server != SERVER:
             raise ConfigError(f"servers: {server!r} is not {SERVER!r}")
         for instance, by_class in by_instance.items():
@@ -89,9 +108,30 @@ def parse(data: Any) -> dict[str, Any]:
 
 def devices(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each ``(device name, its entry)`` of a checked document."""
-    for by_class in document["servers"][SERVER].values():
+    for by_class in document.get("servers", {}).get(SERVER, {}).values():
         for by_device in by_class.values():
             yield from by_device.items()
+
+
+def class_entry(document: dict[str, Any]) -> dict[str, Any]:
+    """The ``classes.BeaconChannels`` entry of a checked document (``{}`` if it has none)."""
+    entry: dict[str, Any] = document.get("classes", {}).get(SERVER, {})
+    return entry
+
+
+def with_default_access(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with ``AllowedAccessCmd`` set to the default where it doesn't set it.
+
+    The class's other properties are the file's, when it gives the class ``properties``; when
+    it doesn't, the database's other class properties are left as they are (the caller drops
+    dsconfig's calls that would remove them, see ``database.apply``).
+    """
+    entry = class_entry(document)
+    properties = entry.get("properties", {})
+    if CLASS_PROPERTY in properties:
+        return document
+    entry = {**entry, "properties": {**properties, CLASS_PROPERTY: list(DEFAULT_ALLOWED)}}
+    return {**document, "classes": {**document.get("classes", {}), SERVER: entry}}
 
 
 def load(path: Path) -> dict[str, Any]:

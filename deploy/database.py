@@ -7,6 +7,11 @@ with dsconfig's ``configure``), then makes those calls as ``json2tango -w`` does
 ``json2tango -w`` gives the same database, and a dump re-applied by either tool changes
 nothing. Works with any Tango database server that answers ``DbMySqlSelect``: DataBaseds on
 MySQL/MariaDB, pytango-db.
+
+One difference from json2tango, on purpose: the class property ``AllowedAccessCmd`` is written
+with its default where the file doesn't set it (``config.with_default_access``), and a dump
+always sets it (``[]``, "none", where the database has none), so that a dump re-applied
+changes nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from typing import Any
 import tango
 from dsconfig.dump import get_db_data
 from dsconfig.json2tango import apply_config, prepare_config
-from dsconfig.tangodb import summarise_calls
+from dsconfig.tangodb import get_classes_properties, summarise_calls
 
-from tango_channels_deploy.config import SERVER
+from tango_channels_deploy.access import CLASS_PROPERTY
+from tango_channels_deploy.config import SERVER, class_entry, with_default_access
 
 __all__ = ["Plan", "apply", "dump"]
 
@@ -46,10 +52,28 @@ def _no_alias(call: DbCall) -> bool:
     return method == "delete_device_alias" and not args[0]
 
 
+def _removes_class_property(call: DbCall) -> bool:
+    method, args, _ = call
+    return method == "delete_class_property" and args[0] == SERVER
+
+
 def apply(db: tango.Database, document: dict[str, Any], write: bool) -> Plan:
-    """The calls that make ``db`` match ``document``; made too if ``write``."""
-    _, original, calls, *_ = apply_config(prepare_config(document), db, write=False)
-    plan = Plan(original, [call for call in calls if not _no_alias(call)])
+    """The calls that make ``db`` match ``document``; made too if ``write``.
+
+    A file that gives the class no ``properties`` says nothing of them: only
+    ``AllowedAccessCmd`` (its default) is written, and the class's other properties stay.
+    """
+    says_nothing = "properties" not in class_entry(document)
+    config = prepare_config(with_default_access(document))
+    _, original, calls, *_ = apply_config(config, db, write=False)
+    plan = Plan(
+        original,
+        [
+            call
+            for call in calls
+            if not _no_alias(call) and not (says_nothing and _removes_class_property(call))
+        ],
+    )
     if write:
         for method, args, kwargs in plan.calls:  # what json2tango -w does with them
             getattr(db, method)(*args, **kwargs)
@@ -70,4 +94,14 @@ def dump(db: tango.Database, instances: list[str]) -> dict[str, Any]:
         missing = wanted - {name.lower() for name in found}
         if missing:
             raise RuntimeError(f"no {SERVER} instance {', '.join(sorted(missing))} in the database")
-    return {"servers": {SERVER: found} if found else {}}
+    if not found:
+        return {"servers": {}}
+    return {"servers": {SERVER: found}, "classes": {SERVER: _class_data(db)}}
+
+
+def _class_data(db: tango.Database) -> dict[str, Any]:
+    """The class's entry, as ``tango2json -c`` writes it, with ``AllowedAccessCmd`` always
+    (``[]`` if the database has none: that file, applied, then changes nothing)."""
+    entry: dict[str, Any] = get_classes_properties(db, clss=SERVER).to_dict().get(SERVER, {})
+    entry.setdefault("properties", {}).setdefault(CLASS_PROPERTY, [])
+    return entry

@@ -18,7 +18,12 @@ What is checked, and where it comes from:
 - the properties of :data:`VALUE_CHECKS` with the device's own parsers: each ``Channels`` line
   with :func:`tango_channels_device.bridge.lines.parse_lines`, ``RedisUrl`` with
   :meth:`RedisAddress.from_url`, ``BeaconHost`` as ``host:port``;
-- attribute property names: those dsconfig writes (it refuses any other at write time).
+- attribute property names: those dsconfig writes (it refuses any other at write time);
+- the class's properties (the ``classes`` section): ``AllowedAccessCmd`` (see
+  ``deploy/access.py``) and the class's own ``class_property`` attributes; each command that
+  ``AllowedAccessCmd`` lets read-only clients run is one the class has (found by introspection,
+  as properties are, or Tango's own :data:`TANGO_COMMANDS`), and none of
+  :data:`~tango_channels_deploy.access.NEVER_ALLOWED`, which change what BLISS sees.
 """
 
 from __future__ import annotations
@@ -29,15 +34,24 @@ from functools import cache
 from typing import Any
 
 from dsconfig.tangodb import SPECIAL_ATTRIBUTE_PROPERTIES
-from tango.server import device_property
+from tango.server import class_property, device_property
 from tango.utils import is_array, seqStr_2_obj
 
 from tango_channels.transport.address import RedisAddress, parse_host_port
-from tango_channels_deploy.config import SERVER, devices
+from tango_channels_deploy.access import CLASS_PROPERTY, never_allowed
+from tango_channels_deploy.config import SERVER, class_entry, devices
 from tango_channels_device.beacon_channels import BeaconChannels
 from tango_channels_device.bridge.lines import parse_axis_lines, parse_lines
 
-__all__ = ["TANGO_DEVICE_PROPERTIES", "VALUE_CHECKS", "Check", "class_properties", "problems"]
+__all__ = [
+    "TANGO_COMMANDS",
+    "TANGO_DEVICE_PROPERTIES",
+    "VALUE_CHECKS",
+    "Check",
+    "class_commands",
+    "class_properties",
+    "problems",
+]
 
 Check = Callable[[list[str]], Iterable[str]]
 """A property's values -> what is wrong with them, one message each (``"line 2: ..."``)."""
@@ -65,6 +79,10 @@ TANGO_DEVICE_PROPERTIES = frozenset(
         "logging_path",
     }
 )
+
+
+# The commands every Tango device has besides its class's (cppTango's DeviceClass adds them).
+TANGO_COMMANDS = ("Init", "State", "Status")
 
 
 def _lines(parse: Callable[[list[str]], tuple[Any, list[str]]]) -> Check:
@@ -106,14 +124,30 @@ VALUE_CHECKS: dict[str, Check] = {
 
 
 @cache
-def class_properties(device_class: type = BeaconChannels) -> dict[str, device_property]:
-    """The ``device_property`` attributes of ``device_class`` and its bases, by name."""
+def class_properties(
+    device_class: type = BeaconChannels, kind: type = device_property
+) -> dict[str, Any]:
+    """The ``device_property`` (or ``kind``) attributes of ``device_class`` and its bases, by
+    name."""
     return {
         name: value
         for klass in reversed(device_class.__mro__)
         for name, value in vars(klass).items()
-        if isinstance(value, device_property)
+        if isinstance(value, kind)
     }
+
+
+@cache
+def class_commands(device_class: type = BeaconChannels) -> tuple[str, ...]:
+    """The names of the commands of ``device_class`` (PyTango's ``@command``s, which it marks
+    with ``__tango_command__``), and Tango's own :data:`TANGO_COMMANDS`."""
+    declared = (
+        value.__tango_command__[0]
+        for klass in reversed(device_class.__mro__)
+        for value in vars(klass).values()
+        if hasattr(value, "__tango_command__")
+    )
+    return (*dict.fromkeys(declared), *TANGO_COMMANDS)
 
 
 def _unknown(name: str, known: Iterable[str], what: str) -> str:
@@ -135,7 +169,14 @@ def _property_problems(name: str, values: list[str]) -> Iterable[str]:
     if name not in declared:
         yield _unknown(name, [*declared, *TANGO_DEVICE_PROPERTIES], f"a {SERVER} property")
         return
-    dtype = declared[name].dtype
+    typed = list(_type_problems(name, values, declared[name].dtype))
+    yield from typed
+    if not typed and name in VALUE_CHECKS:
+        yield from (f"{name}: {problem}" for problem in VALUE_CHECKS[name](values))
+
+
+def _type_problems(name: str, values: list[str], dtype: Any) -> Iterable[str]:
+    """Whether ``values`` convert to ``dtype`` as PyTango converts a property's values."""
     if not is_array(dtype) and len(values) > 1:
         yield f"{name}: takes one value, the file gives {len(values)}"
         return
@@ -143,9 +184,6 @@ def _property_problems(name: str, values: list[str]) -> Iterable[str]:
         seqStr_2_obj(values, dtype)
     except ValueError as exc:
         yield f"{name}: {values!r} is not of type {dtype}: {exc}"
-        return
-    if name in VALUE_CHECKS:
-        yield from (f"{name}: {problem}" for problem in VALUE_CHECKS[name](values))
 
 
 def _attribute_problems(attribute: str, properties: dict[str, list[str]]) -> Iterable[str]:
@@ -155,12 +193,42 @@ def _attribute_problems(attribute: str, properties: dict[str, list[str]]) -> Ite
             yield f"attribute {attribute}: " + _unknown(name, known, "an attribute property")
 
 
+def _allowed_access_problems(values: list[str]) -> Iterable[str]:
+    """``AllowedAccessCmd``: commands of the class, none that changes anything."""
+    commands = class_commands()
+    for value in values:
+        why = never_allowed(value)
+        if why is not None:
+            yield f"{CLASS_PROPERTY}: {why}"
+        elif value not in commands:
+            yield f"{CLASS_PROPERTY}: " + _unknown(value, commands, f"a {SERVER} command")
+
+
+def _class_property_problems(name: str, values: list[str]) -> Iterable[str]:
+    if not values or name.startswith("_"):  # dsconfig: delete it; Tango's internal ones
+        return
+    if name == CLASS_PROPERTY:
+        yield from _allowed_access_problems(values)
+        return
+    declared = class_properties(kind=class_property)
+    if name not in declared:
+        yield _unknown(name, [CLASS_PROPERTY, *declared], f"a {SERVER} class property")
+        return
+    yield from _type_problems(name, values, declared[name].dtype)
+
+
 def problems(document: dict[str, Any]) -> list[str]:
-    """What is wrong with the devices of a checked deployment document, one line each."""
+    """What is wrong with the devices and the class of a checked deployment document, one
+    line each."""
     found = []
     for device, entry in devices(document):
         for name, values in entry.get("properties", {}).items():
             found += [f"{device}: {p}" for p in _property_problems(name, values)]
         for attribute, properties in entry.get("attribute_properties", {}).items():
             found += [f"{device}: {p}" for p in _attribute_problems(attribute, properties)]
+    where = f"class {SERVER}"
+    for name, values in class_entry(document).get("properties", {}).items():
+        found += [f"{where}: {p}" for p in _class_property_problems(name, values)]
+    for attribute, properties in class_entry(document).get("attribute_properties", {}).items():
+        found += [f"{where}: {p}" for p in _attribute_problems(attribute, properties)]
     return found

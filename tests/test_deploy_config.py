@@ -43,7 +43,11 @@ GOOD = {
             b"servers: {BeaconChannels: {id00: {BeaconChannels: {id00-beacon: {}}}}}\n",
             "'id00-beacon' does not match",  # a device name is domain/family/member
         ),
-        ("classes.json", b'{"classes": {"BeaconChannels": {}}}', "classes: not deployed"),
+        (
+            "classes.json",
+            b'{"classes": {"Starter": {}}}',
+            "classes: 'Starter' is not 'BeaconChannels' (json2tango deploys others)",
+        ),
     ],
 )
 def test_an_unusable_file_is_one_line_on_stderr_and_exit_1(tmp_path, capsys, name, content, says):

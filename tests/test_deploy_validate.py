@@ -10,36 +10,56 @@ with "unreachable" instead. That nothing is written to a real database is checke
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from tango.utils import is_bool, is_numerical
 
 from support.redis_server import free_port
+from tango_channels_deploy.access import (
+    DEFAULT_ALLOWED,
+    FACILITY_CHOICE,
+    NEVER_ALLOWED,
+    never_allowed,
+)
 from tango_channels_deploy.cli import ERROR, main
-from tango_channels_deploy.validate import TANGO_DEVICE_PROPERTIES, class_properties, problems
+from tango_channels_deploy.config import parse, with_default_access
+from tango_channels_deploy.validate import (
+    TANGO_DEVICE_PROPERTIES,
+    class_commands,
+    class_properties,
+    problems,
+)
 from tango_channels_device.bridge.lines import parse_lines
 
 DEVICE = "id00/beacon/1"
+CLASS = "class BeaconChannels"
 
 
-def document(properties: dict, attribute_properties: dict | None = None) -> dict:
+def document(
+    properties: dict, attribute_properties: dict | None = None, allowed: list | None = None
+) -> dict:
     device: dict = {"properties": properties}
     if attribute_properties is not None:
         device["attribute_properties"] = attribute_properties
-    return {"servers": {"BeaconChannels": {"id00": {"BeaconChannels": {DEVICE: device}}}}}
+    config: dict = {"servers": {"BeaconChannels": {"id00": {"BeaconChannels": {DEVICE: device}}}}}
+    if allowed is not None:
+        config["classes"] = {"BeaconChannels": {"properties": {"AllowedAccessCmd": allowed}}}
+    return config
 
 
 @pytest.fixture
 def apply(tmp_path, capsys, monkeypatch):
-    """``apply`` of a document: (exit code, stdout, the lines of stderr)."""
+    """``apply`` of a document: (exit code, stdout, the lines of stderr about ``where``)."""
     monkeypatch.setenv("TANGO_HOST", f"127.0.0.1:{free_port()}")
     path = tmp_path / "beacon.json"
 
-    def run(config: dict) -> tuple[int, str, list[str]]:
+    def run(config: dict, where: str = DEVICE) -> tuple[int, str, list[str]]:
         path.write_text(json.dumps(config))
         code = main(["apply", str(path)])
         out, err = capsys.readouterr()
-        prefix = f"beacon-channels-deploy: error: {path}: {DEVICE}: "
+        prefix = f"beacon-channels-deploy: error: {path}: {where}: "
         assert all(line.startswith(prefix) for line in err.splitlines()), err
         return code, out, [line.removeprefix(prefix) for line in err.splitlines()]
 
@@ -158,3 +178,99 @@ def test_what_the_device_and_tango_read_passes():
     properties.update(__SubDevices=["id00/other/1"], Channels=[])
     config = document(properties, {"axis_roby_position": {"unit": ["mm"], "__value": ["1"]}})
     assert problems(config) == []
+
+
+@pytest.mark.parametrize("command", sorted(NEVER_ALLOWED))
+def test_a_command_that_changes_what_bliss_sees_is_never_allowed_to_read_only_clients(
+    apply, command
+):
+    """Whatever the file says: the reason is given, whatever the case (Tango's client compares
+    the names of ``AllowedAccessCmd`` without it)."""
+    for spelt in (command, command.lower()):
+        code, out, lines = apply(document({}, allowed=["AttributeName", spelt]), where=CLASS)
+        assert (code, out) == (ERROR, "")
+        assert lines == [f"AllowedAccessCmd: {never_allowed(command)}"]
+        assert lines[0].startswith(f"AllowedAccessCmd: {command} is never allowed to read-only")
+
+
+@pytest.mark.parametrize(
+    ("allowed", "said"),
+    [
+        pytest.param(
+            ["AtributeName"],
+            "AllowedAccessCmd: AtributeName is not a BeaconChannels command; "
+            "did you mean AttributeName?",
+            id="misspelt command",
+        ),
+        pytest.param(
+            ["channelname"],
+            "AllowedAccessCmd: channelname is not a BeaconChannels command; "
+            "did you mean ChannelName?",
+            id="command in the wrong case",
+        ),
+        pytest.param(
+            ["ReadEverything"],
+            "AllowedAccessCmd: ReadEverything is not a BeaconChannels command",
+            id="no such command, nothing close",
+        ),
+    ],
+)
+def test_allowed_access_cmd_names_commands_the_class_has(apply, allowed, said):
+    code, out, lines = apply(document({}, allowed=allowed), where=CLASS)
+    assert (code, out, lines) == (ERROR, "", [said])
+
+
+def test_a_class_property_the_class_does_not_read_is_refused(apply):
+    config = document({})
+    config["classes"] = {"BeaconChannels": {"properties": {"AllowedAccesCmd": ["ChannelName"]}}}
+    code, _, lines = apply(config, where=CLASS)
+    assert (code, lines) == (
+        ERROR,
+        ["AllowedAccesCmd is not a BeaconChannels class property; did you mean AllowedAccessCmd?"],
+    )
+
+
+@pytest.mark.parametrize(
+    "allowed",
+    [
+        pytest.param(list(DEFAULT_ALLOWED), id="the default"),
+        pytest.param([*DEFAULT_ALLOWED, "StopAxes"], id="StopAxes allowed, a facility's choice"),
+        pytest.param(["State", "Status"], id="Tango's own read commands"),
+        pytest.param([], id="empty: no command (dsconfig removes the property)"),
+    ],
+)
+def test_allowed_access_cmd_that_changes_nothing_passes(allowed):
+    assert problems(document({"Channels": ["a.b"]}, allowed=allowed)) == []
+
+
+def test_every_command_of_the_device_is_classified_for_read_only_clients():
+    """A command added to the device fails this test until ``deploy/access.py`` says whether
+    read-only clients may run it; a renamed one, until its entry there follows it."""
+    commands = set(class_commands())
+    assert set(DEFAULT_ALLOWED) | set(NEVER_ALLOWED) | set(FACILITY_CHOICE) <= commands
+    assert commands - {"State", "Status"} == {*DEFAULT_ALLOWED, *NEVER_ALLOWED, *FACILITY_CHOICE}
+    assert not set(DEFAULT_ALLOWED) & (set(NEVER_ALLOWED) | set(FACILITY_CHOICE))
+
+
+def test_a_file_that_does_not_set_allowed_access_cmd_gets_the_default():
+    plain = document({"Channels": ["a.b"]})
+    defaulted = with_default_access(plain)
+    assert defaulted["classes"] == {
+        "BeaconChannels": {"properties": {"AllowedAccessCmd": list(DEFAULT_ALLOWED)}}
+    }
+    assert "classes" not in plain  # the file's document is left as it was
+    chosen = document({}, allowed=[*DEFAULT_ALLOWED, "StopAxes"])
+    assert with_default_access(chosen) == chosen
+    other = {"classes": {"BeaconChannels": {"attribute_properties": {"a": {"unit": ["mm"]}}}}}
+    assert with_default_access(other)["classes"]["BeaconChannels"] == {
+        "attribute_properties": {"a": {"unit": ["mm"]}},
+        "properties": {"AllowedAccessCmd": list(DEFAULT_ALLOWED)},
+    }
+
+
+def test_the_files_of_the_access_control_page_pass_the_checks():
+    page = Path(__file__).parent.parent / "docs" / "access-control.md"
+    files = re.findall(r"^```json\n(.*?)^```$", page.read_text(), re.M | re.S)
+    assert files
+    for text in files:
+        assert problems(parse(json.loads(text))) == []

@@ -33,6 +33,7 @@ from support.redis_server import wait_subscribers
 from support.tango_device import Events
 from tango_channels import Channel
 from tango_channels.transport.address import RedisAddress
+from tango_channels_deploy.access import DEFAULT_ALLOWED
 from tango_channels_deploy.config import SERVER
 from tango_channels_device.bridge.lines import parse_lines
 
@@ -80,6 +81,11 @@ def document(
             "BeaconChannels": {instance: {"BeaconChannels": {f"{instance}/beacon/1": device}}}
         }
     }
+
+
+def with_class(config: dict, allowed: tuple[str, ...] = DEFAULT_ALLOWED) -> dict:
+    """``config`` with the class section that ``dump`` writes (``apply``'s default)."""
+    return {**config, "classes": {SERVER: {"properties": {"AllowedAccessCmd": list(allowed)}}}}
 
 
 def devices_of(config: dict, instance: str) -> dict:
@@ -137,7 +143,7 @@ def test_apply_is_idempotent_and_dump_gives_the_file_back(
     assert deploy(tango_database, "apply", str(path), "--dry-run").returncode == 0
 
     dumped = deploy(tango_database, "dump", instance)
-    assert json.loads(dumped.stdout) == config
+    assert json.loads(dumped.stdout) == with_class(config)  # the default AllowedAccessCmd
     dump_file = tmp_path / "dumped.json"
     dump_file.write_text(dumped.stdout)
     assert deploy(tango_database, "apply", str(dump_file)).stdout.strip() == "no changes"
@@ -161,9 +167,15 @@ def test_apply_is_idempotent_and_dump_gives_the_file_back(
 def test_json2tango_and_apply_make_the_same_database(
     tango_database, redis_server, tmp_path, instance
 ):
-    """A facility keeps using dsconfig's own tools on the same files, in either order."""
-    config = document(
-        instance, redis_server.url, ["axis.*.state type=state"], {"axis_x_state": {"label": ["X"]}}
+    """A facility keeps using dsconfig's own tools on the same files, in either order (files
+    that set the class's AllowedAccessCmd, which json2tango doesn't default)."""
+    config = with_class(
+        document(
+            instance,
+            redis_server.url,
+            ["axis.*.state type=state"],
+            {"axis_x_state": {"label": ["X"]}},
+        )
     )
     devices_of(config, instance)[f"{instance}/beacon/2"] = {"properties": {"Channels": ["a.b"]}}
     path = tmp_path / "beacon.json"
@@ -175,7 +187,7 @@ def test_json2tango_and_apply_make_the_same_database(
     assert same.returncode == 0 and same.stdout.strip() == "no changes", same.stdout
     ours = json.loads(deploy(tango_database, "dump", instance).stdout)
     theirs = json.loads(
-        deploy(tango_database, f"server:BeaconChannels/{instance}", tool=TANGO2JSON).stdout
+        deploy(tango_database, "-c", f"server:BeaconChannels/{instance}", tool=TANGO2JSON).stdout
     )
     assert theirs.pop("tango_host") == tango_database.tango_host
     assert ours == theirs == config
@@ -191,6 +203,46 @@ def test_json2tango_and_apply_make_the_same_database(
     unchanged = deploy(tango_database, str(path), "--json", tool=JSON2TANGO)
     assert json.loads(unchanged.stdout) == {"devices": {}, "classes": {}}, unchanged.stderr
     assert json.loads(deploy(tango_database, "dump", instance).stdout) == config
+
+
+def test_apply_declares_what_read_only_clients_may_run(tango_database, tmp_path, instance):
+    """The class property AllowedAccessCmd (see docs/access-control.md): the default when the
+    file says nothing, the file's list when it gives one; the class's other properties (set
+    from Jive, say) are left alone unless the file gives the class's properties."""
+    db = tango.Database(*tango_database.tango_host.split(":"))
+    db.put_class_property(SERVER, {"AllowedAccessCmd": ["ChannelName"], "Description": ["kept"]})
+    path = tmp_path / "beacon.json"
+    config = document(instance, "redis://localhost:6379/0", ["a.b"])
+    path.write_text(json.dumps(config))
+
+    first = deploy(tango_database, "apply", str(path))
+    assert first.returncode == 0, first.stderr
+    assert "= AllowedAccessCmd\n      + AttributeName\n        ChannelName\n" in first.stdout
+    assert deploy(tango_database, "apply", str(path)).stdout.strip() == "no changes"
+    stored = db.get_class_property(SERVER, ["AllowedAccessCmd", "Description"])
+    assert list(stored["AllowedAccessCmd"]) == list(DEFAULT_ALLOWED)
+    assert list(stored["Description"]) == ["kept"]
+
+    # A file that gives the class's properties gives all of them, as for a device.
+    stop_axes = with_class(config, (*DEFAULT_ALLOWED, "StopAxes"))
+    path.write_text(json.dumps(stop_axes))
+    changed = deploy(tango_database, "apply", str(path))
+    assert changed.returncode == 0, changed.stderr
+    assert "+ StopAxes" in changed.stdout and "- Description" in changed.stdout, changed.stdout
+    assert deploy(tango_database, "apply", str(path)).stdout.strip() == "no changes"
+    dumped = json.loads(deploy(tango_database, "dump", instance).stdout)
+    assert dumped == stop_axes
+
+    # A dump of a database without the property says so ([]): applied, it changes nothing.
+    db.delete_class_property(SERVER, ["AllowedAccessCmd"])
+    dump_file = tmp_path / "dumped.json"
+    dump_file.write_text(deploy(tango_database, "dump", instance).stdout)
+    assert json.loads(dump_file.read_text())["classes"] == {
+        SERVER: {"properties": {"AllowedAccessCmd": []}}
+    }
+    assert deploy(tango_database, "apply", str(dump_file)).stdout.strip() == "no changes"
+    path.write_text(json.dumps(config))  # back to the default, for the tests that follow
+    assert deploy(tango_database, "apply", str(path)).returncode == 0
 
 
 def test_a_file_the_device_could_not_use_writes_nothing(

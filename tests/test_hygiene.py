@@ -53,3 +53,17 @@ def _imported(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             found.add((node.module or "").split(".")[0])
     return found
+
+
+def test_the_read_only_commands_are_declared_where_the_device_can_import_them():
+    """``tango_channels_deploy.access`` (the default AllowedAccessCmd) imports no Tango, no
+    device, and starts nothing: the device's class can take its list from there."""
+    code = (
+        "import sys, threading\n"
+        "from tango_channels_deploy.access import DEFAULT_ALLOWED\n"
+        "assert 'tango' not in sys.modules, 'tango imported'\n"
+        "assert 'tango_channels_device' not in sys.modules, 'the device imported'\n"
+        "assert threading.active_count() == 1, 'a thread started'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

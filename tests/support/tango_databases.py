@@ -28,6 +28,7 @@ class TangoDatabase:
     kind: str
     tango_host: str
     stop: object
+    mysql_database: str | None = None  # DataBaseds': its MariaDB database (tango-db's schema)
 
     @property
     def env(self) -> dict[str, str]:
@@ -50,12 +51,15 @@ def free_low_port(tries: int = 100) -> int:
     raise RuntimeError(f"no free port among {tries} tried in {LOW_PORTS}")
 
 
-def start_databaseds() -> TangoDatabase:
+def start_databaseds(extra_packages: tuple[str, ...] = ("tango-starter",)) -> TangoDatabase:
+    """DataBaseds on a MariaDB database of its own, the Debian ``extra_packages`` installed."""
     port = free_low_port()
+    mysql_database = f"tango_test_{port}"
     env = {
         **os.environ,
+        "TANGO_DB_NAME": mysql_database,
         "TANGO_DB_RESET": "1",
-        "TANGO_DB_EXTRA_PACKAGES": "tango-starter",
+        "TANGO_DB_EXTRA_PACKAGES": " ".join(extra_packages),
         "TANGO_DB_STATE_DIR": tempfile.mkdtemp(prefix="tango-db-"),
     }
     done = subprocess.run(
@@ -77,7 +81,7 @@ def start_databaseds() -> TangoDatabase:
             ["bash", str(SCRIPT), "drop", str(port)], env=env, capture_output=True, timeout=120
         )
 
-    return TangoDatabase("DataBaseds", tango_host, stop)
+    return TangoDatabase("DataBaseds", tango_host, stop, mysql_database)
 
 
 def start_pydatabaseds() -> TangoDatabase:

@@ -1,0 +1,224 @@
+"""Tango's access control (TAC) on a test database, and Tango clients run as other users.
+
+- :func:`start_access_control`: Debian's ``TangoAccessControl`` (package tango-accesscontrol,
+  9.3.4) on the MariaDB database of a DataBaseds that ``start-tango-db.sh`` started. tango-db's
+  own install SQL has registered its device, ``sys/access_control/1`` (server
+  ``TangoAccessControl/1``), and TAC's default rows (user ``*``: any address, write on
+  ``*/*/*``). Running, it is not yet the database's access control service: its own
+  ``RegisterService`` makes it one (``AccessControl/tango:sys/access_control/1`` in
+  ``CtrlSystem/Services``), as Astor does.
+- :meth:`AccessControl.sql`: SQL on the database's MariaDB database, for rows written in TAC's
+  tables (``access_address``, ``access_device``) as Astor's TAC tool would leave them. TAC
+  9.3's own ``AddAddressForUser``/``AddDeviceForUser`` fail on MariaDB's strict mode (Debian
+  12's default), "Field 'updated' doesn't have a default value", until the tables get a
+  default (``docs/access-control.md``).
+- :class:`TangoClient`: ``tango_client.py`` in a process of another OS user. Tango's client
+  library sends the name of its effective user (cppTango's ``AccessProxy``); the process gets
+  ``setpriv``'s new user, group and no other groups, and one capability,
+  ``CAP_DAC_READ_SEARCH``, only so that it can reach this venv's interpreter wherever it lives
+  (here under ``/root``, mode 700) and the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tango
+
+from support.tango_databases import TangoDatabase
+
+SERVER = Path("/usr/lib/tango/TangoAccessControl")
+DEVICE = "sys/access_control/1"
+CLIENT_SCRIPT = Path(__file__).with_name("tango_client.py")
+LOOPBACK = ("-ORBendPoint", "giop:tcp:127.0.0.1:")
+# The MariaDB account start-tango-db.sh makes for DataBaseds (TANGO_DB_USER/_PASSWORD).
+MYSQL_ACCOUNT = {
+    "MYSQL_HOST": "127.0.0.1:3306",
+    "MYSQL_USER": os.environ.get("TANGO_DB_USER", "tango"),
+    "MYSQL_PASSWORD": os.environ.get("TANGO_DB_PASSWORD", "tango"),
+}
+
+
+@dataclass
+class AccessControl:
+    """A running TangoAccessControl, the access control service of ``database``."""
+
+    database: TangoDatabase
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def device(self) -> str:
+        return f"tango://{self.database.tango_host}/{DEVICE}"
+
+    def sql(self, statements: str) -> None:
+        """Run SQL in the database's MariaDB database (as its DataBaseds account)."""
+        host, port = MYSQL_ACCOUNT["MYSQL_HOST"].split(":")
+        user, name = MYSQL_ACCOUNT["MYSQL_USER"], str(self.database.mysql_database)
+        done = subprocess.run(
+            ["mysql", "--protocol=tcp", "-h", host, "-P", port, "-u", user, name],
+            input=statements,
+            env={**os.environ, "MYSQL_PWD": MYSQL_ACCOUNT["MYSQL_PASSWORD"]},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"mysql: {done.stderr.strip()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_access_control(database: TangoDatabase, timeout: float = 30) -> AccessControl:
+    """TangoAccessControl on ``database`` (a DataBaseds), running, not yet its service."""
+    if database.mysql_database is None:
+        raise RuntimeError(f"TangoAccessControl needs DataBaseds' MariaDB, not {database.kind}")
+    if not SERVER.exists():
+        raise RuntimeError(f"{SERVER} missing: Debian's tango-accesscontrol is not installed")
+    log = Path(tempfile.mkdtemp(prefix="tango-access-control-")) / "TangoAccessControl.log"
+    env = {
+        **database.env,
+        **MYSQL_ACCOUNT,
+        "MYSQL_DATABASE": database.mysql_database,
+        "SUPER_TANGO": "true",  # as Debian's init script runs it: it checks no access itself
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(SERVER), "1", *LOOPBACK], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    access = AccessControl(database, process, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            tango.DeviceProxy(access.device).ping()  # a new proxy per try: a failed one waits
+            break
+        except tango.DevFailed:
+            if process.poll() is not None or time.monotonic() > deadline:
+                access.stop()
+                why = log.read_text()
+                raise RuntimeError(f"TangoAccessControl did not start:\n{why}") from None
+            time.sleep(0.1)
+    return access
+
+
+class Refused(Exception):
+    """A Tango error the client got: ``reason`` and ``desc`` of its first DevFailed error."""
+
+    def __init__(self, reason: str, desc: str) -> None:
+        super().__init__(f"{reason}: {desc}")
+        self.reason, self.desc = reason, desc
+
+
+class TangoClient:
+    """``tango_client.py`` on ``device`` as OS ``user`` (this process's own if None)."""
+
+    def __init__(self, device: str, env: dict[str, str], user: str | None = None) -> None:
+        argv = [sys.executable, str(CLIENT_SCRIPT), "--device", device]
+        env = dict(env)
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            argv = [
+                "setpriv",
+                f"--reuid={entry.pw_uid}",
+                f"--regid={entry.pw_gid}",
+                "--clear-groups",
+                "--inh-caps=+dac_read_search",
+                "--ambient-caps=+dac_read_search",
+                "--",
+                *argv,
+            ]
+            env.update(HOME=entry.pw_dir, USER=user, LOGNAME=user)
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd="/",
+        )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._answers: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stderr: list[str] = []
+        self._next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        first = self._answer(60)
+        if "ready" not in first:
+            raise AssertionError(f"the client did not start: {first}")
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            message = json.loads(line)
+            (self.events if "event" in message else self._answers).put(message)
+        self._answers.put({"gone": True})
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        self._stderr.extend(self.process.stderr)
+
+    def _answer(self, timeout: float) -> dict[str, Any]:
+        try:
+            answer = self._answers.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no answer from the client in {timeout} s") from None
+        if "gone" in answer:
+            time.sleep(0.1)  # its stderr, read by the other thread
+            raise AssertionError(f"the client exited: {''.join(self._stderr)[-3000:]}")
+        return answer
+
+    def call(self, cmd: str, timeout: float = 30, **args: Any) -> Any:
+        """The value ``cmd`` returned; :class:`Refused` if Tango refused it."""
+        self._next_id += 1
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"id": self._next_id, "cmd": cmd, **args}) + "\n")
+        self.process.stdin.flush()
+        answer = self._answer(timeout)
+        assert answer["id"] == self._next_id, answer
+        if "error" in answer:
+            raise Refused(answer["error"]["reason"], answer["error"]["desc"])
+        return answer["value"]
+
+    def command(self, name: str, arg: Any = None) -> Any:
+        return self.call("command", name=name, arg=arg)
+
+    def wait_event(self, matches: Callable[[dict[str, Any]], bool], timeout: float = 20) -> None:
+        """Wait for a change event that ``matches`` (``{"attr", "value", "error"}``)."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            try:
+                event = self.events.get(timeout=max(0.0, deadline - time.monotonic()))["event"]
+            except queue.Empty:
+                raise AssertionError(f"no matching event in {timeout} s; got {seen}") from None
+            if matches(event):
+                return
+            seen.append(event)
+
+    def close(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
