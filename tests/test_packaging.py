@@ -112,9 +112,7 @@ def _metadata(wheel: Path) -> email.message.Message:
 
 
 def test_the_build_warns_of_nothing(dists):
-    noisy = [
-        line for line in dists.output.splitlines() if re.search("warn|deprecat", line, re.I)
-    ]
+    noisy = [line for line in dists.output.splitlines() if re.search("warn|deprecat", line, re.I)]
     assert not noisy, "\n".join(noisy)
 
 
