@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/channel_bench.py [--redis URL] [--count N] [--rate HZ]
 
-Without ``--redis`` it starts its own ``redis-server`` on a free port. It prints:
+Without ``--redis`` it starts its own ``redis-server`` on a free port. It prints, and writes
+to ``bench/results/channel_bench.json`` (``--json PATH``; see ``bench/report.py``):
 
 1. set -> callback latency between two processes, median and p99, at ``--rate`` Hz:
    raw redis-py (``publish`` of a pickled tuple / ``PubSub.get_message`` in a thread) and
@@ -28,6 +29,7 @@ import time
 HERE = os.path.abspath(__file__)
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 from common import percentile  # noqa: E402
+from report import Report, add_json_option  # noqa: E402
 
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
@@ -239,6 +241,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
+    add_json_option(parser, "channel_bench")
     options = parser.parse_args()
 
     if options.role:
@@ -249,33 +252,59 @@ def main() -> None:
 
     server = None if options.redis else LocalRedis()
     url = options.redis or server.url
+    report = Report("channel_bench")
     try:
         print(f"Redis: {url}; {os.cpu_count()} cores; Python {sys.version.split()[0]}")
-        print(
-            f"\n1. set -> callback latency, {options.rounds} x {options.count} values "
-            f"at {options.rate:g} Hz (ms)"
+        section = (
+            f"set -> callback latency, {options.rounds} x {options.count} values "
+            f"at {options.rate:g} Hz"
         )
+        print(f"\n1. {section} (ms)")
         latency = run_latency(url, options.count, options.rate, options.rounds)
-        medians = {}
+        medians, p99s = {}, {}
         for label, values in latency.items():
             medians[label] = statistics.median(values)
+            p99s[label] = percentile(values, 0.99)
             print(
                 f"   {label:16s} n={len(values):6d}  median {medians[label] * 1e3:6.3f}  "
-                f"p99 {percentile(values, 0.99) * 1e3:6.3f}"
+                f"p99 {p99s[label] * 1e3:6.3f}"
             )
+        for label in latency:
+            floor = label != "raw redis-py"
+            for what, figures in (("median", medians), ("p99", p99s)):
+                report.figure(
+                    section,
+                    f"{label}, {what}",
+                    round(figures[label] * 1e3, 3),
+                    "ms",
+                    floor=round(figures["raw redis-py"] * 1e3, 3) if floor else None,
+                )
         overhead = medians["tango_channels"] / medians["raw redis-py"] - 1
         print(f"   library overhead on the median: {overhead * 100:+.1f} % (target <= +10 %)")
+        report.figure(
+            section,
+            "library overhead on the median",
+            round(overhead * 100, 1),
+            "%",
+            target_max=10,
+        )
 
-        print("\n2. one channel, distinct values as fast as the sender can set them")
+        section = "one channel, distinct values as fast as the sender can set them"
+        print(f"\n2. {section}")
         result = run_throughput(url, 20_000)
         print(
             f"   sent {result['sent_per_second']:8.0f} values/s; received "
             f"{result['received']} at {result['per_second']:8.0f} values/s (target >= 5000)"
         )
+        report.figure(section, "sent", round(result["sent_per_second"]), "values/s")
+        report.figure(section, "received", round(result["per_second"]), "values/s", target_min=5000)
 
-        print("\n3. 1,000 channels created and initialised (target < 200 ms)")
+        section = "1,000 channels created and initialised"
+        print(f"\n3. {section} (target < 200 ms)")
         for label, seconds in run_startup(url, 1000).items():
             print(f"   {label:28s} {seconds * 1e3:7.1f} ms")
+            report.figure(section, label, round(seconds * 1e3, 1), "ms", target_max=200)
+        report.write(options.json)
     finally:
         if server is not None:
             server.stop()

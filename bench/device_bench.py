@@ -3,7 +3,8 @@
     .venv/bin/python bench/device_bench.py [--rate HZ] [--count N] [--channels N]
 
 Starts its own redis-server, device servers (file databases, loopback) and client processes,
-then prints:
+then prints, and writes to ``bench/results/device_bench.json`` (``--json PATH``; see
+``bench/report.py``):
 
 1. end-to-end latency, a process sets a channel -> a Tango client's change-event callback
    (event time - the channel value's source timestamp), median and p99; and its floor: the
@@ -31,6 +32,7 @@ import tango
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from common import Server, bare_device, beacon_channels, percentile  # noqa: E402
+from report import Report, add_json_option  # noqa: E402
 
 from tango_channels import Bus, Channel  # noqa: E402
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
@@ -115,6 +117,10 @@ def read_round_trip(proxy: tango.DeviceProxy, attribute: str, count: int) -> lis
     return times
 
 
+def ms(seconds: float) -> float:
+    return round(seconds * 1e3, 3)
+
+
 def show(label: str, values: list[float]) -> tuple[float, float]:
     median, p99 = statistics.median(values), percentile(values, 0.99)
     print(f"   {label:44s} n={len(values):5d}  median {median * 1e3:6.3f}  p99 {p99 * 1e3:6.3f}")
@@ -126,7 +132,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--channels", type=int, default=10_000)
+    add_json_option(parser, "device_bench")
     options = parser.parse_args()
+    report = Report("device_bench")
     redis = LocalRedis()
     bus = Bus(redis.url)
     servers: list[Server] = []
@@ -140,7 +148,8 @@ def main() -> None:
         servers.append(bare)
         attribute = device.proxy.AttributeName("bench.e2e.position")
 
-        print(f"\n1. set -> Tango change event, {options.count} values at {options.rate:g} Hz")
+        section = f"set -> Tango change event, {options.count} values at {options.rate:g} Hz"
+        print(f"\n1. {section}")
         hop = show(
             "floor: raw channel hop (set -> callback)",
             channel_hop(redis.url, options.rate, options.count),
@@ -161,15 +170,46 @@ def main() -> None:
             f"   ratio to the floor: median {e2e[0] / floor[0]:.2f}x, "
             f"p99 {e2e[1] / floor[1]:.2f}x (target <= 1.1x)"
         )
+        for i, what in enumerate(("median", "p99")):
+            report.figure(section, f"floor: raw channel hop, {what}", ms(hop[i]), "ms")
+            report.figure(section, f"floor: bare device push -> client, {what}", ms(push[i]), "ms")
+            report.figure(
+                section,
+                f"BeaconChannels: set -> client event, {what}",
+                ms(e2e[i]),
+                "ms",
+                floor=ms(floor[i]),
+            )
+        for i, what in enumerate(("median", "p99")):
+            report.figure(
+                section,
+                f"ratio to the floor, {what}",
+                round(e2e[i] / floor[i], 2),
+                "x",
+                target_max=1.1,
+            )
 
         # ---------------------------------------------------------------- 2. reads
-        print("\n2. read_attribute round trip, 2000 reads")
+        section = "read_attribute round trip, 2000 reads"
+        print(f"\n2. {section}")
         bare_read = show("bare thread-mode device", read_round_trip(bare.proxy, "value", 2000))
         ours = show("BeaconChannels attribute", read_round_trip(device.proxy, attribute, 2000))
         print(f"   ratio: median {ours[0] / bare_read[0]:.2f}x (target <= 1.2x)")
+        report.figure(section, "bare thread-mode device, median", ms(bare_read[0]), "ms")
+        report.figure(
+            section, "BeaconChannels attribute, median", ms(ours[0]), "ms", floor=ms(bare_read[0])
+        )
+        report.figure(
+            section,
+            "ratio to the bare device, median",
+            round(ours[0] / bare_read[0], 2),
+            "x",
+            target_max=1.2,
+        )
 
         # ---------------------------------------------------------------- 3. many channels
-        print(f"\n3. {options.channels} channels on one device (held by another process)")
+        section = f"{options.channels} channels on one device (held by another process)"
+        print(f"\n3. {section}")
         names = [f"bench.many.{i:05d}" for i in range(options.channels)]
         # Held here until the bench ends (a channel nobody references is closed).
         held = [Channel(n, value=float(i), bus=bus) for i, n in enumerate(names)]
@@ -186,11 +226,22 @@ def main() -> None:
             time.sleep(0.05)
         ready = time.perf_counter() - many.started
         last = many.proxy.read_attribute(many.proxy.AttributeName(names[-1])).value
+        rss = many.rss_mb()
         print(
             f"   server start -> exported (Init done) {exported:.2f} s with {at_export} shown; "
             f"-> {listed} attributes readable: {ready:.2f} s (target < 5 s); "
-            f"RSS {many.rss_mb():.0f} MB (target < 300 MB); last value {last}"
+            f"RSS {rss:.0f} MB (target < 300 MB); last value {last}"
         )
+        report.figure(section, "server start -> exported (Init done)", round(exported, 2), "s")
+        report.figure(
+            section,
+            f"server start -> {listed} attributes readable",
+            round(ready, 2),
+            "s",
+            target_max=5,
+        )
+        report.figure(section, "server RSS then", round(rss), "MB", target_max=300)
+        report.write(options.json)
     finally:
         for server in servers:
             server.stop()

@@ -8,7 +8,8 @@ nobody holds is gone, and the device says so); a device exposes them; a client p
 their change events. At the
 end every channel is set to a final value, and the client must see that value last on every
 channel (when a client can't keep up, intermediate values are dropped, never the latest).
-Prints the values/s sent and delivered, event latency p50/p99 and what was dropped.
+Prints the values/s sent and delivered, event latency p50/p99 and what was dropped, and
+writes them to ``bench/results/flood.json`` (``--json PATH``; see ``bench/report.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from common import (  # noqa: E402
     process_figures,
     wait_final,
 )
+from report import Report, add_json_option  # noqa: E402
 
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
@@ -67,7 +69,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--publishers", type=int, default=2)
+    add_json_option(parser, "flood")
     options = parser.parse_args()
+    report = Report("flood")
     names = [f"flood.{i:03d}" for i in range(options.channels)]
     redis = LocalRedis()
     device = client = None
@@ -111,31 +115,44 @@ def main() -> None:
         wait_final(client, FINAL)
         time.sleep(1)  # anything after the final value would show now
         last = client.ask("last")
-        report = client.ask("report")
+        events = client.ask("report")
         figures = process_figures(device.process.pid)
-        delivered = sum(report["counts"].values())
-        latencies = report["latencies"]
-        print(
+        delivered = sum(events["counts"].values())
+        latencies = events["latencies"]
+        section = (
             f"{options.channels} channels x {options.rate:g} values/s asked, "
-            f"{options.publishers} publisher processes, {elapsed:.0f} s; 2 cores shared by "
-            f"Redis, publishers, the device and the client"
+            f"{options.publishers} publisher processes, {elapsed:.0f} s"
         )
+        print(f"{section}; 2 cores shared by Redis, publishers, the device and the client")
         print(f"   sent        {sent:9d} values  {sent / elapsed:9.0f} values/s")
+        share = 100 * delivered / max(sent, 1)
         print(
             f"   delivered   {delivered:9d} events  {delivered / elapsed:9.0f} events/s "
-            f"({100 * delivered / max(sent, 1):.1f} %; the rest coalesced: latest kept)"
+            f"({share:.1f} %; the rest coalesced: latest kept)"
         )
-        print(
-            f"   latency     p50 {statistics.median(latencies) * 1e3:.2f} ms, "
-            f"p99 {percentile(latencies, 0.99) * 1e3:.2f} ms"
-        )
+        p50, p99 = statistics.median(latencies) * 1e3, percentile(latencies, 0.99) * 1e3
+        print(f"   latency     p50 {p50:.2f} ms, p99 {p99:.2f} ms")
         good = sum(last[a] == FINAL for a in attributes)
+        state = device.proxy.state()
         print(
             f"   final value delivered last on {good}/{len(attributes)} channels; "
-            f"{report['errors']} error events {report['reasons'][:2]}; "
-            f"device {device.proxy.state()}, "
+            f"{events['errors']} error events {events['reasons'][:2]}; "
+            f"device {state}, "
             f"RSS {figures['rss_mb']:.0f} MB, {figures['threads']} threads"
         )
+        report.figure(section, "values sent", round(sent / elapsed), "values/s")
+        report.figure(section, "events delivered", round(delivered / elapsed), "events/s")
+        report.figure(section, "share delivered (the rest coalesced)", round(share, 1), "%")
+        report.figure(section, "event latency, set -> client callback, p50", round(p50, 2), "ms")
+        report.figure(section, "event latency, set -> client callback, p99", round(p99, 2), "ms")
+        report.figure(
+            section, "channels whose final value was delivered last", good, f"of {len(attributes)}"
+        )
+        report.figure(section, "error events", events["errors"], "", target_max=0)
+        report.figure(section, "device state after the flood", str(state))
+        report.figure(section, "device RSS after the flood", round(figures["rss_mb"]), "MB")
+        report.figure(section, "device threads after the flood", figures["threads"])
+        report.write(options.json)
     finally:
         if client is not None:
             client.stop()

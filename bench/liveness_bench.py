@@ -14,6 +14,9 @@ would. It prints, per check (what the survey thread does every ``DiscoveryPeriod
    (only for channels whose subscriber count dropped) and how soon those channels show
    "nobody holds". A second exposure (another device) follows them too, so that a dropped
    count still leaves other subscribers, and must be asked.
+
+The figures are also written to ``bench/results/liveness_bench.json`` (``--json PATH``; see
+``bench/report.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import time
 HERE = os.path.abspath(__file__)
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 import redis  # noqa: E402
+from report import Report, add_json_option  # noqa: E402
 
 from tango_channels import Bus  # noqa: E402
 from tango_channels.protocol import REJOIN_WINDOW  # noqa: E402
@@ -61,6 +65,11 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
+def commands_text(counts: dict[str, int]) -> str:
+    """``{'pubsub|numsub': 1}`` as ``1 pubsub|numsub``."""
+    return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "none"
+
+
 def follow(url: str, names: list[str]) -> tuple[Bus, Exposure]:
     """A bus and an exposure following ``names``, their attributes made (as by a device)."""
     bus = Bus(url)
@@ -80,7 +89,9 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=10_000)
     parser.add_argument("--checks", type=int, default=20)
     parser.add_argument("--gone", type=int, default=100)
+    add_json_option(parser, "liveness_bench")
     options = parser.parse_args()
+    report = Report("liveness_bench")
     server = LocalRedis()
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, server.url, str(options.channels)],
@@ -110,15 +121,28 @@ def main() -> None:
             time.sleep(0.2)  # answers, if any, come in
             costs.append(delta(commands(client), before))
         per_check = costs[-1]
-        print(f"\n1. one liveness check of {options.channels} channels, {options.checks} checks")
+        section = f"one liveness check of {options.channels} channels, {options.checks} checks"
+        print(f"\n1. {section}")
         print(f"   Redis commands per check: {per_check} (INFO commandstats; info itself aside)")
+        wall, longest = statistics.median(walls) * 1000, max(walls) * 1000
+        cpu = statistics.median(cpus) * 1000
         print(
-            f"   wall: median {statistics.median(walls) * 1000:.1f} ms, "
-            f"max {max(walls) * 1000:.1f} ms; CPU of this process: median "
-            f"{statistics.median(cpus) * 1000:.1f} ms"
+            f"   wall: median {wall:.1f} ms, "
+            f"max {longest:.1f} ms; CPU of this process: median "
+            f"{cpu:.1f} ms"
         )
         print(
             f"   at DiscoveryPeriod 2 s: {statistics.median(cpus) / 2 * 100:.2f} % of one core"
+        )
+        report.figure(section, "Redis commands per check", commands_text(per_check))
+        report.figure(section, "wall time per check, median", round(wall, 1), "ms")
+        report.figure(section, "wall time per check, max", round(longest, 1), "ms")
+        report.figure(section, "CPU time per check, median", round(cpu, 1), "ms")
+        report.figure(
+            section,
+            "CPU at DiscoveryPeriod 2 s",
+            round(statistics.median(cpus) / 2 * 100, 2),
+            "% of one core",
         )
 
         holder.stdin.write(f"{options.gone}\n")
@@ -136,9 +160,19 @@ def main() -> None:
             time.sleep(0.001)
         noticed = time.perf_counter() - started
         time.sleep(0.2)
-        print(f"\n2. the holder closes {options.gone} channels; the next check:")
-        print(f"   Redis commands: {delta(commands(client), before)}")
+        section = f"the holder closes {options.gone} channels; the next check"
+        print(f"\n2. {section}:")
+        cost = delta(commands(client), before)
+        print(f"   Redis commands: {cost}")
         print(f"   all {options.gone} shown as held by nobody {noticed * 1000:.0f} ms after it")
+        report.figure(section, "Redis commands", commands_text(cost))
+        report.figure(
+            section,
+            f"all {options.gone} shown as held by nobody after",
+            round(noticed * 1000),
+            "ms",
+        )
+        report.write(options.json)
         for done in (exposure, other):
             done.stop()
         for closed in (bus, other_bus):

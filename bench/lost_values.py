@@ -7,6 +7,8 @@ steady rate (real BLISS ``_Value`` messages, as in ``flood.py``); a client proce
 change events. Two
 cases: one channel at 200 Hz (``--runs`` runs of ``--values`` values), and 20 channels at
 100 Hz (one run of ``--values`` values each). Every value must arrive: lost = sent - received.
+Printed, and written to ``bench/results/lost_values.json`` (``--json PATH``; see
+``bench/report.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from common import EventClient, beacon_channels, hold, wait_final  # noqa: E402
 from flood import FINAL, PUBLISHER  # noqa: E402
+from report import Report, add_json_option  # noqa: E402
 
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
@@ -55,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--values", type=int, default=2000)
+    add_json_option(parser, "lost_values")
     options = parser.parse_args()
+    report = Report("lost_values")
     redis = LocalRedis()
     try:
         for label, count, rate, runs in (
@@ -77,11 +82,16 @@ def main() -> None:
                 device.stop()
                 holder.kill()
             lost = [sent - received for sent, received in results]
+            sent, received = sum(s for s, _ in results), sum(r for _, r in results)
             print(
                 f"{label}: {runs} runs of {options.values} values per channel; lost per run "
-                f"{lost} (sent {sum(s for s, _ in results)}, received "
-                f"{sum(r for _, r in results)})"
+                f"{lost} (sent {sent}, received {received})"
             )
+            section = f"{label}, {runs} runs of {options.values} values per channel"
+            report.figure(section, "values sent", sent, "values")
+            report.figure(section, "events received", received, "events")
+            report.figure(section, "values lost", sum(lost), "values", target_max=0)
+        report.write(options.json)
     finally:
         redis.stop()
 

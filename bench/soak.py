@@ -6,7 +6,8 @@ A holder process (tango_channels, as a BLISS session) sets ``--channels`` channe
 ``--rate`` values/s each; a device exposes them; a client records their events. Halfway,
 Redis is killed and restarted on the same port. At the end every channel gets a final value
 that the client must see last. Prints the device's RSS, threads and open files over time, the
-outage as the device showed it, the events delivered, and the final values lost.
+outage as the device showed it, the events delivered, and the final values lost, and writes
+them to ``bench/results/soak.json`` (``--json PATH``; see ``bench/report.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from common import (  # noqa: E402
     process_figures,
     wait_final,
 )
+from report import Report, add_json_option  # noqa: E402
 
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
@@ -61,6 +63,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
+    add_json_option(parser, "soak")
     options = parser.parse_args()
     names = [f"soak.{i:03d}" for i in range(options.channels)]
     with ExitStack() as cleanup:  # whatever was started is stopped, however this ends
@@ -83,7 +86,9 @@ def main() -> None:
         cleanup.callback(device.stop)
         client = EventClient(device.access, [device.proxy.AttributeName(n) for n in names])
         cleanup.callback(client.stop)
-        run(options, redis, holder, device, client)
+        report = Report("soak")
+        run(options, redis, holder, device, client, report)
+        report.write(options.json)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -97,15 +102,17 @@ def run(
     holder: subprocess.Popen,
     device: Server,
     client: EventClient,
+    report: Report,
 ) -> None:
     duration = options.minutes * 60
     started = time.monotonic()
     restarted = False
     samples = []
-    print(
+    section = (
         f"{options.channels} channels x {options.rate:g} Hz for {options.minutes:g} min; "
         "Redis killed and restarted halfway"
     )
+    print(section)
     print(f"   {'minute':>6s} {'RSS MB':>7s} {'threads':>7s} {'fds':>5s} {'events':>9s}")
     next_sample = started
     while (elapsed := time.monotonic() - started) < duration:
@@ -117,6 +124,10 @@ def run(
                 f"{outage['fault']:.2f} s ({outage['status']!r}); Redis back after 2 s, "
                 f"device ON {outage['on']:.2f} s later"
             )
+            report.figure(
+                section, "Redis killed: device FAULT after", round(outage["fault"], 2), "s"
+            )
+            report.figure(section, "Redis back: device ON after", round(outage["on"], 2), "s")
         if time.monotonic() >= next_sample:
             figures = process_figures(device.process.pid)
             events = sum(client.ask("report")["counts"].values())
@@ -134,17 +145,33 @@ def run(
     sent = int(holder.stdout.readline())
     last = wait_final(client, FINAL)
     lost = sum(v != FINAL for v in last.values())
-    report = client.ask("report")
+    events = client.ask("report")
     first, end = samples[min(1, len(samples) - 1)][1], process_figures(device.process.pid)
+    delivered = sum(events["counts"].values())
     print(
-        f"   sent {sent} values, {sum(report['counts'].values())} events delivered; "
+        f"   sent {sent} values, {delivered} events delivered; "
         f"final values lost: {lost} of {len(last)}"
     )
+    minute = f"{samples[min(1, len(samples) - 1)][0] / 60:.0f}"
     print(
-        f"   device from minute {samples[min(1, len(samples) - 1)][0] / 60:.0f} to the "
+        f"   device from minute {minute} to the "
         f"end: RSS {first['rss_mb']:.1f} -> {end['rss_mb']:.1f} MB, threads "
         f"{first['threads']} -> {end['threads']}, fds {first['fds']} -> {end['fds']}"
     )
+    report.figure(section, "values sent", sent, "values")
+    report.figure(section, "events delivered", delivered, "events")
+    report.figure(section, "final values lost", lost, f"of {len(last)}", target_max=0)
+    for key, label, unit, digits in (
+        ("rss_mb", "device RSS", "MB", 1),
+        ("threads", "device threads", "", 0),
+        ("fds", "device open files", "", 0),
+    ):
+        report.figure(
+            section,
+            f"{label}, minute {minute} -> end",
+            f"{first[key]:.{digits}f} -> {end[key]:.{digits}f}",
+            unit,
+        )
 
 
 def restart(redis: LocalRedis, proxy: tango.DeviceProxy) -> dict:

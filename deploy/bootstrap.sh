@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tango-channels needs on a Debian machine, then the project in ./.venv.
-#   deploy/bootstrap.sh          runtime: redis-server, Python venv, the package
-#   deploy/bootstrap.sh --test   also what the test suite needs
+#   deploy/bootstrap.sh          runtime: redis-server, Python venv, the package with the
+#                                device server (extra "device")
+#   deploy/bootstrap.sh --test   also what the test suite and the docs build need ("test", "docs")
 #   deploy/bootstrap.sh --gui    also Taurus and Qt, for ./quickstart.sh --gui
 # The options combine. Idempotent: installs only what is missing. Uses sudo when not root.
 set -euo pipefail
@@ -61,9 +62,7 @@ fi
 if [[ ! -x .venv/bin/python ]]; then
     python3 -m venv .venv
 fi
-extras=()
-((want_test)) && extras+=(test)
+extras=(device)
+((want_test)) && extras+=(test docs)
 ((want_gui)) && extras+=(gui)
-extra=""
-((${#extras[@]})) && extra="[$(IFS=,; echo "${extras[*]}")]"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$(IFS=,; echo "${extras[*]}")]"

@@ -122,7 +122,8 @@ def systemd_unit(user: str | None) -> int:
     return OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def argument_parser() -> argparse.ArgumentParser:
+    """The command line, as ``main`` parses it (the docs' tests parse the commands shown)."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=__doc__.split("\n")[0],
@@ -144,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("directory", type=Path)
     p = commands.add_parser("systemd-unit", help="print the systemd unit template")
     p.add_argument("--user")
-    options = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = argument_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     if not sys.stdout.isatty():
         no_colors()  # dsconfig colours its diff for terminals only

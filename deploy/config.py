@@ -12,9 +12,9 @@ Tango stores them; ``tango_host`` and the ``_`` metadata keys of ``tango2json`` 
 The YAML form is only a front: it is loaded into the same document and checked the same way.
 
 What the file means is json2tango's: each server instance it names is described completely
-(devices it doesn't list are removed from that instance; see ``README.md``). Other servers,
-other classes and the ``devices`` section are refused: this tool deploys BeaconChannels, and
-leaves everything else to ``json2tango``.
+(devices it doesn't list are removed from that instance; see ``docs/deployment.md``). Other
+servers, other classes and the ``devices`` section are refused: this tool deploys
+BeaconChannels, and leaves everything else to ``json2tango``.
 
 The one thing this tool adds to json2tango's meaning: the class property ``AllowedAccessCmd``
 (the commands Tango's access control lets read-only clients run, see ``deploy/access.py``) is

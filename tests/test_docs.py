@@ -1,0 +1,273 @@
+"""What the README and the docs site show works as shown.
+
+``mkdocs build --strict`` (in ./run-tests.sh) checks the links, the pages and the docstring
+references. Here, what a reader copies:
+
+- every command of this project in a ``sh`` block is accepted by the program's own argument
+  parser (``beacon-channels-deploy``'s parser; ``--help`` of the benches, the quick start,
+  mkdocs and json2tango lists every option used); the scripts named exist and are executable;
+  every other program must be one this test knows to be outside the project, so that a new
+  kind of command shown is a decision. Commands that need a Tango database, a beamline's
+  Beacon or root (``apply``, ``starter``, ``systemctl``) are checked this way, not run; the
+  quick start's own printed commands are run by tests/test_quickstart.py;
+- every deployment file shown (``json`` blocks) passes the checks ``beacon-channels-deploy``
+  makes before writing;
+- every ``Channels`` and ``Axes`` example (blocks titled so) parses with the device's parser;
+- every bench named exists;
+- the two MkDocs hooks: bench figures come from the results files, and a Sphinx reference
+  that names nothing fails the build.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from tango_channels_deploy.cli import argument_parser
+from tango_channels_deploy.config import parse
+from tango_channels_deploy.validate import problems
+from tango_channels_device.bridge.lines import parse_axis_lines, parse_lines
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+BIN = Path(sys.executable).parent
+FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+HOOKS = REPO / "docs" / "hooks"
+
+# Programs a page may show that are not this project's: not checked here.
+OUTSIDE = {"export", "python3", "pip", "printf", "systemctl", "journalctl"}
+
+
+@dataclass
+class Block:
+    page: Path
+    info: str
+    body: str
+
+    @property
+    def language(self) -> str:
+        return self.info.split()[0] if self.info.split() else ""
+
+    @property
+    def title(self) -> str | None:
+        found = re.search(r'title="([^"]*)"', self.info)
+        return found[1] if found else None
+
+
+def blocks(language: str) -> list[Block]:
+    found = []
+    for page in PAGES:
+        for match in FENCE.finditer(page.read_text()):
+            block = Block(page.relative_to(REPO), match["info"].strip(), match["body"])
+            if block.language == language:
+                found.append(block)
+    return found
+
+
+def commands(body: str) -> list[list[str]]:
+    """The simple commands of a shell block: continuation lines joined, comments dropped,
+    split at ``&&``, ``;`` and pipes, redirections and variable assignments left out."""
+    found = []
+    text = body.replace("\\\n", " ").replace("$(hostname -s)", "host1")
+    for line in text.splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|>")
+        lexer.whitespace_split = True
+        words: list[str] = []
+        tokens = list(lexer)
+        skip = False
+        for token in [*tokens, ";"]:
+            if skip:
+                skip = False
+            elif token == ">":
+                skip = True
+            elif token in (";", "&&", "||", "|"):
+                while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
+                    words.pop(0)
+                if words:
+                    found.append(words)
+                words = []
+            else:
+                words.append(token)
+    return found
+
+
+SHOWN = [
+    pytest.param(argv, id=f"{block.page}: {shlex.join(argv)}"[:120])
+    for block in blocks("sh")
+    for argv in commands(block.body)
+]
+
+
+def _help(argv: list[str]) -> str:
+    return _help_of(tuple(argv))
+
+
+@functools.cache
+def _help_of(argv: tuple[str, ...]) -> str:
+    """A program's ``--help`` (once: a bench's imports PyTango)."""
+    done = subprocess.run([*argv, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _options_in(used: list[str], help_text: str) -> None:
+    for option in (word.split("=")[0] for word in used if word.startswith("-")):
+        assert re.search(rf"(^|[\s\[,]){re.escape(option)}\b", help_text), option
+
+
+@pytest.mark.parametrize("argv", SHOWN)
+def test_every_command_shown_is_accepted_by_its_program(argv):
+    program, args = argv[0], argv[1:]
+    name = Path(program).name
+    if name == "beacon-channels-deploy":
+        assert (BIN / name).exists()
+        try:
+            argument_parser().parse_args(args)
+        except SystemExit as exc:
+            pytest.fail(f"beacon-channels-deploy refuses {args}: exit {exc.code}")
+    elif name == "BeaconChannels":
+        (script,) = entry_points(group="console_scripts", name="BeaconChannels")
+        assert callable(script.load()) and (BIN / name).exists()
+    elif program == ".venv/bin/python" and args and args[0].startswith("bench/"):
+        assert (REPO / args[0]).is_file(), args[0]
+        _options_in(args[1:], _help([sys.executable, args[0]]))
+    elif program == "./quickstart.sh":
+        _options_in(args, _help([sys.executable, "-m", "tango_channels_deploy.quickstart"]))
+    elif program.startswith(("./", "deploy/", "docs/")):
+        assert (REPO / program).is_file() and (REPO / program).stat().st_mode & 0o111, program
+        assert not args, "options of a script are not checked: show it without, or add a check"
+    elif name in ("mkdocs", "json2tango"):
+        _options_in(args[1:] if name == "mkdocs" else args, _help([str(BIN / name), *args[:1]]))
+    else:
+        assert name in OUTSIDE, f"{program}: not a program this test knows; check it here"
+
+
+@pytest.mark.parametrize(
+    "block", blocks("json"), ids=lambda b: f"{b.page}:{b.body.splitlines()[0][:40]}"
+)
+def test_every_deployment_file_shown_passes_the_checks_before_writing(block):
+    assert problems(parse(json.loads(block.body))) == []
+
+
+@pytest.mark.parametrize(
+    "block",
+    [b for b in blocks("text") if b.title in ("Channels", "Axes")],
+    ids=lambda b: f"{b.page}:{b.title}",
+)
+def test_every_channels_and_axes_example_is_a_valid_line(block):
+    lines = block.body.splitlines()
+    _, errors = (parse_lines if block.title == "Channels" else parse_axis_lines)(lines)
+    assert errors == []
+
+
+def bench_commands() -> list[str]:
+    """The bench commands the site shows outside ``sh`` blocks: in the text, in the results
+    files (each table says the command that made it), and for a bench not measured yet."""
+    shown = {
+        m
+        for page in PAGES
+        for m in re.findall(r"`(\.venv/bin/python bench/[^`]+)`", page.read_text())
+    }
+    for marker in {
+        m for page in PAGES for m in re.findall(r"<!-- bench: (\S+) -->", page.read_text())
+    }:
+        results = REPO / "bench" / "results" / f"{marker}.json"
+        if results.is_file():
+            shown.add(json.loads(results.read_text())["command"])
+        else:
+            shown.add(f".venv/bin/python bench/{marker}.py")
+    return sorted(shown)
+
+
+@pytest.mark.parametrize("command", bench_commands())
+def test_every_bench_command_on_a_page_is_accepted_by_the_bench(command):
+    program, script, *args = shlex.split(command)
+    assert program == ".venv/bin/python" and (REPO / script).is_file(), command
+    _options_in(args, _help([sys.executable, script]))
+
+
+def test_every_bench_named_exists():
+    named = {m for page in PAGES for m in re.findall(r"bench/([a-z_]+)\.py", page.read_text())}
+    assert named, "the docs name no bench"
+    missing = sorted(n for n in named if not (REPO / "bench" / f"{n}.py").is_file())
+    assert not missing
+
+
+# ------------------------------------------------------------------ the MkDocs hooks
+@pytest.fixture
+def hooks(monkeypatch):
+    monkeypatch.syspath_prepend(str(HOOKS))
+    import bench_tables
+    import sphinx_xrefs
+
+    return bench_tables, sphinx_xrefs
+
+
+def test_a_bench_table_is_what_the_results_file_says(hooks, tmp_path, monkeypatch):
+    bench_tables, _ = hooks
+    monkeypatch.setattr(bench_tables, "RESULTS", tmp_path)
+    record = {
+        "bench": "channel_bench",
+        "command": ".venv/bin/python bench/channel_bench.py --count 200",
+        "date": "2026-12-02T13:37:32+00:00",
+        "machine": {"hostname": "vm", "cpu_count": 2, "python": "3.11.7"},
+        "git": {"commit": "e72c4bd695513857f49c3d2da8f432583ea0c8f4", "dirty": False},
+        "figures": [
+            {"section": "latency", "name": "median", "value": 0.288, "unit": "ms", "floor": 0.2},
+            {
+                "section": "latency",
+                "name": "overhead",
+                "value": 22.8,
+                "unit": "%",
+                "target_max": 10,
+            },
+        ],
+    }
+    (tmp_path / "channel_bench.json").write_text(json.dumps(record))
+    page = bench_tables.tables("channel_bench", "performance.md")
+    assert "`.venv/bin/python bench/channel_bench.py --count 200`" in page
+    assert "2026-12-02 13:37 UTC, commit `e72c4bd`" in page
+    assert "| median | 0.288 ms | 0.2 ms |  |" in page
+    assert "| overhead | 22.8% |  | ≤ 10%: **missed** |" in page
+
+    missing = bench_tables.tables("soak", "reliability.md")
+    assert "Not measured yet" in missing and "`.venv/bin/python bench/soak.py`" in missing
+
+
+def test_a_bench_marker_naming_no_bench_fails_the_build(hooks, caplog):
+    bench_tables, _ = hooks
+    with caplog.at_level(logging.WARNING):
+        assert bench_tables.tables("no_such_bench", "performance.md") == ""
+    assert "names no bench/no_such_bench.py" in caplog.text
+
+
+def test_sphinx_references_become_links_and_a_wrong_one_fails_the_build(hooks, caplog):
+    _, sphinx_xrefs = hooks
+    import griffe
+
+    loader = griffe.GriffeLoader(search_paths=[str(REPO)])
+    package = loader.load("tango_channels")
+    channel = package["channel.Channel"]
+    convert = sphinx_xrefs.convert
+    assert convert(":class:`~tango_channels.bus.Bus`", channel, loader) == (
+        "[`Bus`][tango_channels.bus.Bus]"
+    )
+    # An inherited member is linked where mkdocstrings renders it: on the inheriting class.
+    assert convert(":attr:`timeout`", channel, loader) == (
+        "[`timeout`][tango_channels.channel.Channel.timeout]"
+    )
+    assert convert(":class:`threading.Lock`", channel, loader) == "`threading.Lock`"
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING):
+        assert convert(":class:`Opaqe`", channel, loader) == "`Opaqe`"
+    assert ":class:`Opaqe` names nothing" in caplog.text
