@@ -203,7 +203,7 @@ def test_stop_axes_ends_a_move_started_by_a_bliss_process(redis_server, bliss, u
         wait_for(lambda: shows(proxy, f"axis_{axis}_state", DevState.ON))
         assert session.call("axis_status", name=other)["stops"] == 0
         assert proxy.StopAxes([other]) == 1  # named: asked, moving or not
-        assert "StopAxes from " in device.log.read_text()
+        assert f"StopAxes(['{other}']) from host " in device.log.read_text()  # the audit trail
         # Published, not held: once the session that took it ends, a new one reads BLISS's
         # default, False (the device holds nothing of it).
         session.close()

@@ -9,6 +9,7 @@ server process, the client a DeviceProxy subscribing to its events.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 
 import pytest
@@ -196,8 +197,9 @@ def test_a_write_outside_the_value_limits_is_refused_as_tango_refuses_it(
 def test_every_event_is_later_than_the_one_before_across_a_redis_restart(
     own_redis, make_bus, unique
 ):
-    """HDB++ keys its tables on attribute and time: a restart's INVALID event, the recovery,
-    errors all carry the current time, later than the value they follow."""
+    """HDB++ keys its tables on attribute and time: a restart's error event (Redis
+    unreachable), the recovery, errors all carry the current time, later than the value they
+    follow."""
     name = f"{unique}.pos"
     bus = make_bus(own_redis.url)
     position = Channel(name, value=1.0, bus=bus)
@@ -213,7 +215,8 @@ def test_every_event_is_later_than_the_one_before_across_a_redis_restart(
             position.value = 2.0
             events.wait(events.value_is(2.0))
             own_redis.restart()
-            events.wait(lambda e: not e.err and e.attr_value.quality == AttrQuality.ATTR_INVALID)
+            events.wait(lambda e: e.err and "unreachable since" in e.errors[0].desc)
+            outage_seen = time.time()
             events.wait(lambda e: not e.err and e.attr_value.quality == AttrQuality.ATTR_VALID)
             position.value = "not a number"  # an error event
             events.wait(lambda e: e.err)
@@ -222,22 +225,50 @@ def test_every_event_is_later_than_the_one_before_across_a_redis_restart(
         finally:
             events.close()
         stamps = [e.attr_value.time.totime() for e in events.seen if not e.err]
-        assert len(stamps) >= 5 and all(a < b for a, b in itertools.pairwise(stamps))
+        assert len(stamps) >= 4 and all(a < b for a, b in itertools.pairwise(stamps))
+        assert stamps[2] >= outage_seen - 1.0  # the recovery happens after the outage
 
 
 # ------------------------------------------------------------------ logs, counters, version
-def test_log_lines_reach_a_tango_file_logging_target(redis_server, hold, unique, tmp_path):
+def test_who_changed_what_is_logged_once_to_a_tango_file_logging_target(
+    redis_server, hold, unique, tmp_path
+):
+    """The audit trail, as Astor or LogViewer set it up: every command or write that changes
+    what BLISS sees, once, at INFO, with the client's host and process, and what it did (or
+    why it was refused); CommandsRun counts them for HDB++."""
     target = tmp_path / "device.log"
-    with running_device({"RedisUrl": redis_server.url, "Axes": [f"{unique[-20:]}ax"]}) as (
-        proxy,
-        _,
-    ):
+    cache, axis = f"{unique}_obj:initialized", f"{unique[-20:]}ax"
+    hold(cache, 1)
+    wait_held(redis_server, cache)
+    lines = [f"{cache} default=0", f"{unique}.target type=float access=rw"]
+    properties = {"RedisUrl": redis_server.url, "Channels": lines, "Axes": [axis]}
+    with running_device(properties) as (proxy, _):
         admin = tango.DeviceProxy(proxy.adm_name())  # as Astor and LogViewer do
         admin.AddLoggingTarget([proxy.dev_name(), f"file::{target}"])
-        admin.SetLoggingLevel([[3], [proxy.dev_name()]])  # WARNING
-        proxy.StopAxes([f"{unique[-20:]}ax"])  # logged as a warning, with the client
-        wait_for(lambda: target.exists() and "StopAxes from" in target.read_text())
-        assert "from host localhost" in target.read_text()
+        admin.SetLoggingLevel([[4], [proxy.dev_name()]])  # INFO
+        me = f"from host localhost pid {os.getpid()}"
+        proxy.ClearCache([f"{unique}_obj"])
+        proxy.write_attribute(proxy.AttributeName(f"{unique}.target"), 2.5)
+        proxy.StopAxes([axis])
+        with pytest.raises(tango.DevFailed):
+            proxy.AddChannel(f"{unique}.bad type=flaot")
+        proxy.RemoveChannel(f"{unique}.target")
+        proxy.Init()
+        expected = [
+            f"ClearCache(['{unique}_obj']) {me}: 1 channels reset to their defaults ({cache})",
+            f"= 2.5 {me}: published on channel {unique}.target",
+            f"StopAxes(['{axis}']) {me}: asked {axis} to stop",
+            f"AddChannel('{unique}.bad type=flaot') {me} refused: ",
+            f"RemoveChannel('{unique}.target') {me}: 1 attributes retired",
+            f"Init {me}: 2 Channels lines, 1 Axes lines read again",
+        ]
+        wait_for(lambda: target.exists() and expected[-1] in target.read_text())
+        logged = target.read_text()
+        for line in expected:
+            assert logged.count(line) == 1, (line, logged)
+        assert proxy.read_attribute("CommandsRun").value == 5  # the refused one not counted
+        config = proxy.get_attribute_config("CommandsRun")
+        assert config.disp_level == tango.DispLevel.EXPERT  # for experts, not operators
 
 
 def test_logging_level_and_v4_show_debug_lines(redis_server, hold, unique, tmp_path):

@@ -187,6 +187,7 @@ class Publisher:
         self._to_create: dict[AttributeRecord, int] = {}  # -> attempts so far
         self._periodic: set[AttributeRecord] = set()  # records with an archive_period
         self._surveyed = False  # the survey's first findings are in
+        self._last_error: tuple[float, str] | None = None  # when, and what
         self._state_due = 0.0  # monotonic
         self._counted = Counters()
         self._counted_at = -COUNTERS_PERIOD
@@ -572,10 +573,13 @@ class Publisher:
         # In the reader: every sample's validity follows the connection; State says it now.
         for feed in self.catalogue.feeds():
             feed.standing()
-        self._requests.append(_Request(self._state_now))
+        when = time.time()
+        self._requests.append(_Request(lambda: self._state_now(state, error, when)))
         self._wake.set()
 
-    def _state_now(self) -> None:
+    def _state_now(self, state: ConnectionState, error: str | None, when: float) -> None:
+        if state is ConnectionState.DISCONNECTED and error:
+            self._last_error = (when, error)
         self._state_due = 0.0
 
     def _on_decode_error(self, name: str, error: str) -> None:
@@ -635,6 +639,10 @@ class Publisher:
             lines.append(f"{quality.capitalize()}: {why}.")
         if len(alarms) > ALARM_LINES:
             lines.append(f"... and {len(alarms) - ALARM_LINES} more attributes in alarm.")
+        if self._last_error is not None:
+            when, text = self._last_error
+            clock = time.strftime("%H:%M:%S", time.localtime(when))
+            lines.append(f"Last error ({clock}): {text}")
         faulty = not bus.connected or errors
         state = "FAULT" if faulty else "ALARM" if alarms else "ON"
         new = DeviceState(state, "\n".join(lines))
