@@ -20,7 +20,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
+from report import Report, add_json_option  # noqa: E402
+
 from support.peers import Peer, bliss_venv  # noqa: E402
 from support.redis_server import wait_subscribers  # noqa: E402
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
@@ -69,10 +72,10 @@ def one_run(url: str, poster_kind: str, listener_kind: str, run: int) -> list[ob
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    add_json_option(parser, "event_exactness")
     options = parser.parse_args()
+    report = Report("event_exactness")
     redis = LocalRedis()
-    results = {}
     try:
         for poster_kind, listener_kind in PAIRINGS:
             outcomes: collections.Counter[str] = collections.Counter()
@@ -80,13 +83,16 @@ def main() -> None:
                 outcomes[json.dumps(one_run(redis.url, poster_kind, listener_kind, run))] += 1
             exact = outcomes.pop(json.dumps(EXPECTED), 0)
             label = f"{poster_kind} -> {listener_kind}"
-            results[label] = {"runs": options.runs, "exact": exact, "other": dict(outcomes)}
+            section = f"{options.runs} runs, {label}"
+            report.figure(section, "each event once, in order", exact, "runs",
+                          target_min=options.runs)
+            for seen, times in outcomes.items():
+                report.figure(section, f"received {seen}", times, "runs", target_max=0)
             others = ", ".join(f"{o} x{n}" for o, n in outcomes.items()) or "none"
             print(f"{label:20s} {exact}/{options.runs} exactly once, in order; other: {others}")
     finally:
         redis.stop()
-    if options.json:
-        options.json.write_text(json.dumps(results, indent=2) + "\n")
+    report.write(options.json)
 
 
 if __name__ == "__main__":

@@ -3,16 +3,17 @@
     .venv/bin/python bench/liveness_bench.py [--channels N] [--checks N] [--gone N]
 
 Starts its own ``redis-server``; another process holds ``--channels`` channels; in this
-process a bus and an :class:`~tango_channels_device.bridge.exposure.Exposure` (the device's
-Tango-free half) follow them all, as a BeaconChannels device with that many ``Channels`` lines
-would. It prints, per check (what the survey thread does every ``DiscoveryPeriod``):
+process a bus and a :class:`~tango_channels_device.bridge.publisher.Publisher` (the device's
+Tango-free half, Tango replaced by a recording sink) follow them all, as a BeaconChannels
+device with that many ``Channels`` lines would. It prints, per check (what the survey thread
+does every ``DiscoveryPeriod``):
 
 1. the Redis round trips and commands it costs (counted by Redis, ``INFO commandstats``),
    and its wall-clock and CPU time in this process (``time.thread_time`` of the checking
    thread, plus the reader's share, measured as process CPU);
 2. after the holder closes ``--gone`` of its channels: the queries the next check sends
    (only for channels whose subscriber count dropped) and how soon those channels show
-   "nobody holds". A second exposure (another device) follows them too, so that a dropped
+   "nobody holds". A second publisher (another device) follows them too, so that a dropped
    count still leaves other subscribers, and must be asked.
 
 The figures are also written to ``bench/results/liveness_bench.json`` (``--json PATH``; see
@@ -36,7 +37,10 @@ from report import Report, add_json_option  # noqa: E402
 from tango_channels import Bus  # noqa: E402
 from tango_channels.protocol import REJOIN_WINDOW  # noqa: E402
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
-from tango_channels_device.bridge.exposure import Exposure  # noqa: E402
+from tango_channels_device.bridge.publisher import Publisher  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tests"))
+from support.fake_sink import FakeSink  # noqa: E402
 
 HOLDER = """
 import sys
@@ -70,18 +74,17 @@ def commands_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "none"
 
 
-def follow(url: str, names: list[str]) -> tuple[Bus, Exposure]:
-    """A bus and an exposure following ``names``, their attributes made (as by a device)."""
+def follow(url: str, names: list[str]) -> tuple[Bus, Publisher]:
+    """A bus and a publisher following ``names``, their attributes made (as by a device)."""
     bus = Bus(url)
     assert bus.wait_connected(10)
-    exposure = Exposure(bus, reserved_names=["State", "Status"], discovery_period=3600)
-    exposure.configure([f"{name} type=float" for name in names])
-    deadline = time.monotonic() + 120
-    while not exposure.settled() and time.monotonic() < deadline:
-        exposure.shown(exposure.take_changes().new)  # what the device's publisher does
-        time.sleep(0.01)
-    exposure.shown(exposure.take_changes().new)
-    return bus, exposure
+    publisher = Publisher(
+        bus, FakeSink(), reserved_names=["State", "Status"], discovery_period=3600,
+        settings_period=3600,
+    )
+    publisher.start([f"{name} type=float" for name in names], [])
+    assert publisher.wait_settled(120)
+    return bus, publisher
 
 
 def main() -> None:
@@ -105,7 +108,7 @@ def main() -> None:
         client = redis.Redis.from_url(server.url)
         names = [f"live.{i:05d}" for i in range(options.channels)]
         started = time.perf_counter()
-        bus, exposure = follow(server.url, names)
+        bus, publisher = follow(server.url, names)
         print(f"{options.channels} channels followed in {time.perf_counter() - started:.2f} s")
         other_bus, other = follow(server.url, names)
         # Liveness verdicts wait for holders to rejoin for REJOIN_WINDOW after connecting.
@@ -115,7 +118,7 @@ def main() -> None:
         for _ in range(options.checks):
             before = commands(client)
             cpu, wall = time.process_time(), time.perf_counter()
-            exposure.survey(settings=False)
+            publisher.look_now(settings=False)
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
             time.sleep(0.2)  # answers, if any, come in
@@ -151,12 +154,10 @@ def main() -> None:
         time.sleep(0.5)  # Redis has dropped their subscriptions
         before = commands(client)
         started = time.perf_counter()
-        exposure.survey(settings=False)
+        publisher.look_now(settings=False)
         gone = [f"live.{i:05d}" for i in range(options.gone)]
-        while not all(
-            (view := exposure.by_channel(name)) is not None and not view.watch.channel.live
-            for name in gone
-        ):
+        feeds = [publisher.catalogue.feed(name) for name in gone]
+        while not all(feed is not None and not feed.channel.live for feed in feeds):
             time.sleep(0.001)
         noticed = time.perf_counter() - started
         time.sleep(0.2)
@@ -173,7 +174,7 @@ def main() -> None:
             "ms",
         )
         report.write(options.json)
-        for done in (exposure, other):
+        for done in (publisher, other):
             done.stop()
         for closed in (bus, other_bus):
             closed.close()

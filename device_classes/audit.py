@@ -36,7 +36,7 @@ def client_of(device: Any) -> str:
         return "the server itself"
     try:
         host = ident.get_client_hostname() or ident.client_ip
-    except (tango.DevFailed, AttributeError):
+    except (tango.DevFailed, AttributeError, ValueError):  # ValueError: a unix socket
         host = ident.client_ip
     who = f"host {_host(host)} pid {ident.client_pid}"
     if ident.java_main_class:
@@ -57,7 +57,10 @@ def shown(value: Any) -> str:
 
 
 def _host(address: str) -> str:
-    """``giop:tcp:10.1.2.3:43210`` (omniORB's form of a client address) -> ``10.1.2.3``."""
+    """``giop:tcp:10.1.2.3:43210`` (omniORB's form of a client address) -> ``10.1.2.3``; a
+    client on this host through omniORB's unix socket -> ``localhost``."""
     if address.startswith("giop:tcp:"):
         address = address[len("giop:tcp:") :].rsplit(":", 1)[0]
+    elif address.startswith("giop:unix:"):
+        address = "localhost"
     return address.strip("[]")

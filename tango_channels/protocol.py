@@ -29,6 +29,9 @@ The rules (BLISS 2.4's, and ours where BLISS loses data):
   channel's count drops, or only we are left, or a value came from a process that may not
   hold it (a plain publish), the holders are asked again, and a query that every other
   subscriber answers without a value means nobody holds it (:attr:`ChannelRecord.abandoned`).
+  Never while values keep arriving: a value from another process since the last count (or
+  since the query went out) means someone is there, so the holders are asked (again) instead
+  of the channel being said unheld.
 - **Ask again.** When answers are late (``LATE_ANSWERS``: a counted holder died mid-query),
   once; when another process joins a channel we have no value for (it will hold its default once
   its own query is over), ``ASK_AGAIN_AFTER_A_NEWCOMER`` later; a mirror asks a newcomer even if
@@ -48,8 +51,9 @@ The rules (BLISS 2.4's, and ours where BLISS loses data):
   publish results can send a message twice (``tests/test_protocol_model.py`` checks that
   over random interleavings).
 - **Outages.** A value set while Redis is unreachable is published after reconnecting (BLISS
-  loses it): the latest one only, as it is what the channel holds. Events posted meanwhile are
-  all published, in one message (up to ``MAX_PENDING_EVENTS``).
+  loses it), once the channel's subscription is confirmed again (so that it is heard back, as
+  every holder hears it): the latest one only, as it is what the channel holds. Events posted
+  meanwhile are all published, in one message (up to ``MAX_PENDING_EVENTS``).
 
 States
 ------
@@ -177,6 +181,7 @@ class QueryProgress:
     id: str
     name: str
     deadline: float  # monotonic
+    started: float = -math.inf  # monotonic
     expected: int | None = None  # known once PUBLISH has said how many subscribers heard it
     answered: int = 0
     got_value: bool = False
@@ -206,6 +211,11 @@ class ChannelRecord:
     # Set or posted here and not handed out yet (see "Exactly once"): values, or events.
     outbox: deque[ValueMessage] = field(default_factory=deque)
     events: deque[Any] = field(default_factory=deque)
+    # Set or posted while Redis was unreachable: held back until the subscription is
+    # confirmed on the new connection (see "Outages").
+    held_back: bool = False
+    heard_at: float = -math.inf  # monotonic: the last value from another process
+    counted_at: float = -math.inf  # monotonic: the last subscriber count
 
     def __post_init__(self) -> None:
         self.wire_name = self.name.encode()
@@ -418,6 +428,7 @@ class ChannelProtocol:
         record.abandoned = None
         if not self._connected:
             record.outbox.clear()  # an outage: only what the channel holds goes out after it
+            record.held_back = True
         record.outbox.append(message)
         self._unsent[record] = None
         return message
@@ -437,6 +448,7 @@ class ChannelProtocol:
                 )
             )
         record.events.append(event)
+        record.held_back = record.held_back or not self._connected
         self._unsent[record] = None
         return actions
 
@@ -448,14 +460,14 @@ class ChannelProtocol:
         if not self._connected:
             return []
         if record is None:
-            records, self._unsent = list(self._unsent), {}
-        elif record in self._unsent:
-            del self._unsent[record]
+            records = [r for r in self._unsent if not r.held_back]
+        elif record in self._unsent and not record.held_back:
             records = [record]
         else:
             return []
         out: list[Publish] = []
         for channel in records:
+            del self._unsent[channel]
             if channel.closed:
                 continue
             while channel.outbox:
@@ -483,6 +495,7 @@ class ChannelProtocol:
                     record.outbox.append(publish.message)
             else:
                 record.events.extendleft(reversed(publish.events))
+            record.held_back = True  # an outage: see "Outages"
             self._unsent[record] = None
 
     def update(self, record: ChannelRecord, *, timeout: float | None, default: Any) -> None:
@@ -526,6 +539,7 @@ class ChannelProtocol:
             self._move(record, Step.DISCONNECTED)
             while len(record.outbox) > 1:
                 record.outbox.popleft()
+            record.held_back = record.held_back or record.unsent
 
     @property
     def connected(self) -> bool:
@@ -533,8 +547,8 @@ class ChannelProtocol:
 
     @property
     def has_unsent(self) -> bool:
-        """Whether :meth:`take_unsent` would hand something out now."""
-        return self._connected and bool(self._unsent)
+        """Whether :meth:`take_unsent` may hand something out now."""
+        return self._connected and any(not r.held_back for r in self._unsent)
 
     def unsent_channels(self) -> int:
         """How many channels have something set or posted here not handed out yet."""
@@ -555,6 +569,7 @@ class ChannelProtocol:
                     (record.name, before.value),
                 )
             ]
+        record.held_back = False  # what was set during an outage may go now
         if not record.needs_query:
             return []
         record.needs_query = False
@@ -575,6 +590,8 @@ class ChannelProtocol:
             return self._undecodable(name, data, exc)
         if type(message) is ValueMessage:
             self.stats.values += 1
+            if record is not None and message.sender_id != record.sender_id:
+                record.heard_at = now.monotonic  # someone is there (see "Liveness")
             return self._take(record, message, now, answered=False)
         if type(message) is Query:
             return self._answer(record, raw_name, name, message, now)
@@ -634,11 +651,15 @@ class ChannelProtocol:
             if record is None or record.role is not Role.MIRROR or count < 1:
                 continue  # not ours, or not subscribed yet (count 0)
             before, record.subscribers = record.subscribers, count
+            heard = record.heard_at > record.counted_at  # a value came since the last count
+            record.counted_at = now.monotonic
             if record.local or not record.live:
                 continue
-            if count == 1:
+            if count == 1 and not heard:
                 actions += self._nobody_holds(record, now)
-            elif before is not None and count < before and name not in self._asking_again:
+            elif (count == 1 or (before is not None and count < before)) and (
+                name not in self._asking_again
+            ):
                 actions.append(self._start_query(record, now, again=True))
         return actions
 
@@ -777,6 +798,7 @@ class ChannelProtocol:
             self._query_id(again),
             record.name,
             now.monotonic + min(record.timeout, LATE_ANSWERS),
+            now.monotonic,
             retries=retries,
         )
         record.query = query
@@ -794,6 +816,10 @@ class ChannelProtocol:
             return []
         # Nobody holds a value: the channel starts from its default, as in BLISS.
         if record.role is Role.MIRROR:
+            if record.heard_at >= query.started and record.held is not None:
+                # Values came meanwhile: someone is there (see "Liveness"). Ask again.
+                self._ask_again(record.name, ASK_AGAIN_AFTER_A_NEWCOMER, now, even_if_held=True)
+                return []
             return self._nobody_holds(record, now)
         if record.held is not None or record.closed:
             return []

@@ -290,7 +290,7 @@ def test_after_reconnecting_a_process_rejoining_is_asked_again_even_when_we_hold
 
 
 # ------------------------------------------------------------------------ outages
-def test_a_value_set_while_redis_is_unreachable_is_published_once_reconnected():
+def test_a_value_set_while_redis_is_unreachable_is_published_once_subscribed_again():
     us = Peer()
     record = us.open(query=False)  # Channel(name, value=...): nothing to ask
     us.connect()
@@ -299,6 +299,8 @@ def test_a_value_set_while_redis_is_unreachable_is_published_once_reconnected():
     second = us.protocol.set_value(record, "during the outage", us.clock.now())
     assert us.protocol.take_unsent(us.clock.now()) == []  # nothing goes out while down
     us.connect()  # Redis is back
+    assert us.protocol.take_unsent(us.clock.now()) == []  # heard back once subscribed
+    us.subscribed()
     (publish,) = us.protocol.take_unsent(us.clock.now())
     assert publish.data == second.wire != first.wire  # the latest only
     assert us.protocol.take_unsent(us.clock.now()) == []  # handed out once
@@ -313,15 +315,16 @@ def test_a_failed_write_is_published_after_reconnecting_unless_a_newer_value_was
     us.protocol.connection_lost()  # the write failed: Redis got nothing
     us.protocol.publish_failed(taken)
     us.connect()
+    us.subscribed()
     assert [p.data for p in us.protocol.take_unsent(us.clock.now())] == [first.wire]
 
-    taken = us.protocol.take_unsent(us.clock.now())
     second = us.protocol.set_value(record, 2, us.clock.now())
     taken = us.protocol.take_unsent(us.clock.now())
     us.protocol.connection_lost()
     third = us.protocol.set_value(record, 3, us.clock.now())
     us.protocol.publish_failed(taken)  # 2 failed, but 3 was set since: 3 only
     us.connect()
+    us.subscribed()
     assert [p.data for p in us.protocol.take_unsent(us.clock.now())] == [third.wire]
     assert second.wire != third.wire
 
@@ -462,3 +465,24 @@ def test_right_after_a_redis_restart_a_holder_not_back_yet_is_not_said_gone():
     (late,) = queries(us.tick(REJOIN_WINDOW))
     assert nobody_holds(us.protocol.published(late.id, 1, us.clock.now()))
     assert not record.live
+
+
+def test_a_mirror_hearing_values_is_not_said_unheld_by_a_count_of_one_it_asks():
+    """A holder whose PUBLISH reached Redis before its SUBSCRIBE, or a count taken while it
+    reconnects: values arriving mean someone is there."""
+    us, record = mirror_holding("MOVING")
+    us.receive(value_from(BLISS, us.clock.wall, "READY"))
+    actions = us.protocol.subscribers_seen({NAME: 1}, us.clock.now())
+    assert not nobody_holds(actions) and queries(actions) and record.live
+    # Nothing since that count: now a count of one means nobody holds it.
+    assert nobody_holds(us.protocol.subscribers_seen({NAME: 1}, us.clock.advance(2)))
+
+
+def test_a_query_answered_without_values_while_values_arrive_asks_again():
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    query = us.join(subscribers=2)
+    us.receive(value_from(BLISS, us.clock.wall, "published meanwhile"))
+    assert not nobody_holds(us.receive(encode_reply(NAME, query.id, None)))
+    assert record.live
+    assert queries(us.tick(ASK_AGAIN_AFTER_A_NEWCOMER))  # asked again, not said unheld

@@ -119,6 +119,15 @@ class AttributeRecord:
     decode_error: str | None = None  # the latest message was undecodable
     removed: bool = False  # no longer exposed (RemoveChannel, Init): nothing more is shown
     refused: str | None = None  # why the device could not make its attribute
+    # The message the sample being shown came from, and what the last one shown was: a
+    # value shown again unchanged (asked what the channel shows now after its message was
+    # shown, or after Init) makes no event: it is not a new value. A value is its sender and
+    # source time, as BLISS tells values apart.
+    _source: ValueMessage | None = None
+    _last: tuple[str, float, float, Quality, str | None] | None = None
+    # The last value handed to this record: what "the channel shows now" shows, never the
+    # channel's own latest (values still waiting in the inbox come after it, in order).
+    _message: ValueMessage | None = None
 
     @property
     def channel(self) -> str:
@@ -148,19 +157,22 @@ class AttributeRecord:
     # ------------------------------------------------------------------ samples
     def sample(self, item: Item, context: Context, now: float) -> Sample:
         """The sample of one item: a value as it came, or what the channel shows now."""
+        self._source = None
         if type(item) is BadMessage:
             self.decode_error = item.error
-            held = self.feed.channel.held
+            held = self._message
             return Sample.failed(item.error, held.timestamp if held is not None else now)
         if type(item) is ValueMessage:
             self.decode_error = None
+            self._message = item
             if context.connected:
+                self._source = item
                 return self._value(item)
         return self._standing(context, now)
 
     def _standing(self, context: Context, now: float) -> Sample:
         channel = self.feed.channel
-        held = channel.held
+        held = self._message
         if not context.connected:
             last = f" (last value {_short(held.value)})" if held is not None else ""
             return Sample.failed(
@@ -171,6 +183,7 @@ class AttributeRecord:
         if self.decode_error and held is not None:
             return Sample.failed(self.decode_error, held.timestamp)
         if held is not None and channel.live:
+            self._source = held
             return self._value(held)
         persisted = context.persisted(self.spec.setting) if self.spec.setting else None
         if persisted is not None:
@@ -263,6 +276,16 @@ class AttributeRecord:
                 self.alarm = None
         else:
             self.alarm = None
+        source = self._source
+        if source is not None:
+            last = (
+                source.sender_id, source.timestamp, sample.timestamp, sample.quality, sample.error
+            )
+            if last == self._last:
+                return []  # the same value shown again, unchanged: nothing new
+            self._last = last
+        else:
+            self._last = None
         kinds = []
         if events.change(sample):
             kinds.append(EventKind.CHANGE)
@@ -276,6 +299,16 @@ class AttributeRecord:
             sample = self._stamped(sample, now, periodic=False)
         self.shown = sample
         return [Push(kind, sample) for kind in kinds]
+
+    def continue_from(self, before: AttributeRecord) -> None:
+        """Go on from the record that showed the same attribute before Init: its events go
+        on from where that one's stopped (timestamps, criteria, alarm standing), and the
+        value it showed last is not shown again as a new one."""
+        self.shown = before.shown
+        self.filter = before.filter
+        self.last_stamp = before.last_stamp
+        self.alarm_standing = before.alarm_standing
+        self._last = before._last
 
     def periodic_archive(self, now: float) -> Push | None:
         """The archive event ``archive_period`` asks for now, if any: the sample shown, now."""

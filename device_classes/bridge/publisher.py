@@ -20,11 +20,15 @@ becomes a sample and the events it makes (:meth:`AttributeRecord.show
 <tango_channels_device.bridge.attribute.AttributeRecord.show>`), pushed at once through the
 :class:`Sink` (the device: Tango). Every value is pushed once, in order, with its source time,
 while the publisher keeps up. When a record has more than ``MAX_BURST`` items waiting, or when
-the publisher is *backed up* (its share of busy time, a moving average, above ``BACKED_UP``
-until it falls below ``CALM``; then it takes a turn every ``PACE`` seconds at most), only the
-latest item of each record is shown: the others are superseded, counted in
-``ValuesCoalesced``, and the latest is always last. Periodic work (archive periods, criteria
-changed by clients, counters, State) runs when due, between turns.
+the publisher is *backed up* (the share of its own CPU time in the time that passes, a moving
+average, above ``BACKED_UP`` until it falls below ``CALM``; then it takes a turn every ``PACE``
+seconds at most), only the latest item of each record is shown: the others are superseded,
+counted in ``ValuesCoalesced``, and the latest is always last. CPU time, not the time a turn
+takes: a turn that waited for the GIL (other threads of the server, a client's read) did not
+make the publisher any slower, and must not make it drop values; and a moment's stall (a glob's
+hundred attributes being made) is caught up on, value by value, up to ``MAX_BURST``. Periodic
+work (archive periods, criteria changed by clients, counters, State) runs when due, between
+turns.
 
 Why one thread that pushes, rather than the reader pushing: a push takes the device monitor
 (PyTango), which a client's read or command may hold; the reader must never wait for Tango,
@@ -66,9 +70,9 @@ T = TypeVar("T")
 
 #: Items of one record taken at once beyond which only the latest is shown: the device is
 #: not keeping up with that channel, and the latest value is what matters.
-MAX_BURST = 8
+MAX_BURST = 100
 TICK = 0.25  # seconds the publisher sleeps at most: periodic work
-BACKED_UP, CALM, PACE = 0.6, 0.3, 0.004
+BACKED_UP, CALM, PACE = 0.85, 0.5, 0.004
 CRITERIA_REFRESH = 1.0  # seconds an attribute's criteria are kept before reading them again
 CRITERIA_SWEEP = 20  # quiet attributes whose criteria are read again each second
 COUNTERS_PERIOD = 1.0  # seconds between two events of the counters, at most
@@ -154,8 +158,9 @@ class _Waiter:
 
 class Publisher:
     """See the module docstring. ``known``: attributes made before Init (record key ->
-    (attribute, kind)); ``thread_context`` is entered by the publisher and survey threads
-    (the device passes ``tango.EnsureOmniThread``)."""
+    (attribute, kind)); ``before``: the records of the publisher before Init (their events go
+    on); ``thread_context`` is entered by the publisher and survey threads (the device passes
+    ``tango.EnsureOmniThread``)."""
 
     def __init__(
         self,
@@ -164,6 +169,7 @@ class Publisher:
         *,
         reserved_names: Iterable[str] = (),
         known: dict[str, tuple[str, str]] | None = None,
+        before: Iterable[AttributeRecord] = (),
         discovery_period: float = 2.0,
         settings_period: float = 2.0,
         thread_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
@@ -172,6 +178,7 @@ class Publisher:
         self.bus = bus
         self.sink = sink
         self.catalogue = Catalogue(self.ready, reserved_names, known)
+        self._before = {r.key: r for r in before}
         self.counters = Counters()
         self.state = DeviceState("FAULT", "Starting.")
         self.names: list[str] = []  # the channels exposed: replaced whole (read by clients)
@@ -226,7 +233,9 @@ class Publisher:
 
     def stop(self) -> None:
         """Stop and join (the caller must not hold the device monitor: a push may wait for
-        it), close every channel; the bus stays open (it is the caller's)."""
+        it), close every channel; the bus stays open (it is the caller's). Once."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self._wake.set()
         if self._survey is not None:
@@ -262,6 +271,12 @@ class Publisher:
             raise request.error
         result: T = request.result
         return result
+
+    def look_now(self, settings: bool = True) -> None:
+        """One look at Redis now, in the caller's thread, as the survey takes every period
+        (a benchmark's, or a test's)."""
+        if self._survey is not None:
+            self.found(self._survey.look(settings))
 
     def wait_until(self, until: Callable[[], bool], timeout: float) -> bool:
         """Wait (without polling) until ``until()``, evaluated in the publisher thread after
@@ -336,13 +351,14 @@ class Publisher:
                 self._wake.clear()
                 if self._stopping.is_set():
                     break
-                started = time.monotonic()
+                cpu_started = time.thread_time()
                 try:
                     self._turn(latest_only=backed_up)
                 except Exception:  # a bug of ours: say so, and keep publishing
                     log.exception("publishing failed")
                 now = time.monotonic()
-                load = 0.8 * load + 0.2 * (now - started) / max(now - ended, 1e-6)
+                busy = (time.thread_time() - cpu_started) / max(now - ended, 1e-6)
+                load = 0.8 * load + 0.2 * min(busy, 1.0)
                 ended = now
                 backed_up = load > (CALM if backed_up else BACKED_UP)
 
@@ -467,8 +483,9 @@ class Publisher:
                 self._attribute_error(why, [record])
                 continue
             record.created = True
-            if not record.inbox:  # made late: show what the channel shows now
-                record.inbox.append(None)
+            previous = self._before.pop(record.key, None)
+            if previous is not None and previous.name == record.name:
+                record.continue_from(previous)
             self._take(record, context, now, latest_only=False)
         self._names_changed()
         log.debug("attributes of %d channels made", len(waiting))
@@ -535,9 +552,11 @@ class Publisher:
 
     # ------------------------------------------------------------------ what came
     def _open(self, feeds: list[Feed]) -> None:
+        # Nothing is shown before the channel speaks (its holders' answer, or nobody holding
+        # it): "no value yet" is the device's own ignorance, not news; after Init, the value
+        # shown before stays shown meanwhile.
         for feed in feeds:
             feed.open(self.bus)
-            feed.standing()  # what it shows before any value: nothing yet, or its setting
         if feeds:
             self._plan = self.catalogue.plan()
 
@@ -674,6 +693,7 @@ class Publisher:
                 f"({_names(fallback)})."
             )
         absent = [(r, s) for r, s in samples if s.absent and s.error]
+        absent += [(r, _NOTHING_YET) for r in made if r.shown is None]
         gone = [(r, s) for r, s in absent if r.feed.channel.abandoned is not None]
         if gone:
             lines.append(
@@ -690,6 +710,9 @@ class Publisher:
         if errors and self.bus.connected:
             lines.append(f"{len(errors)} channels with a value error, e.g. {errors[0]}.")
         return lines
+
+
+_NOTHING_YET = Sample.failed("no value yet", 0.0, absent=True)
 
 
 def _standing(sample: Sample | None) -> tuple[bool, bool, Quality] | None:

@@ -210,6 +210,16 @@ def spawn(fn, *args) -> None:
         threading.Thread(target=fn, args=args, daemon=True).start()
 
 
+def stream(name: str, count: int, rate: float) -> None:
+    """Set channel ``name`` to 0.0, 1.0... ``count`` values at ``rate`` a second, as a moving
+    motor sends its positions, then say so (a ``streamed`` event)."""
+    channel, start = channels[name], time.perf_counter()
+    for i in range(count):
+        channel.value = float(i)
+        time.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
+    emit({"event": "streamed", "name": name, "count": count})
+
+
 def on_value_factory(name: str):
     def on_value(value) -> None:
         emit({"event": "callback", "name": name, **describe(value)})
@@ -246,6 +256,9 @@ def handle(cmd: dict) -> dict:
         channels[name] = EventChannel(name, redis=CLIENT)
         for value in cmd["values"]:
             channels[name].post(build(value))
+        return {}
+    if op == "stream":  # in the background: a "streamed" event says when it is over
+        spawn(stream, name, cmd["count"], cmd["rate"])
         return {}
     if op == "watch":
         callbacks[name] = on_value_factory(name)
