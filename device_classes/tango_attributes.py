@@ -241,14 +241,16 @@ class TangoAttributes:
                     record.kind,
                 )
         attr.set_default_properties(props)
-        # Every event is pushed by code: declared so, alarm events included (without that
-        # declaration, an ALARM_EVENT subscriber breaks change events: cppTango 10.3).
         attr.set_change_event(True, False)
         attr.set_archive_event(True, False)
-        attr.set_alarm_event(True, False)
         device = self.device
         device.add_attribute(
             attr,
             r_meth=device.read_channel,
             w_meth=device.write_channel if record.writable else None,
         )
+        # Every event is pushed by code: alarm events are declared so too, or an ALARM_EVENT
+        # subscriber breaks the attribute's change events (cppTango 10.3.3: push_change_event
+        # then fails and change subscribers get stale or garbage values). On the device, once
+        # the attribute exists: PyTango 10.3.1 drops Attr.set_alarm_event given before.
+        device.set_alarm_event(record.name, True, False)
