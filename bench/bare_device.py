@@ -1,8 +1,9 @@
 """A bare thread-mode PyTango device: the floor the BeaconChannels figures are compared to.
 
 ``value`` is a static DevDouble read from memory; ``Start(rate)`` makes a thread (inside
-``EnsureOmniThread``, as BeaconChannels' reader) push change events of ``value`` with
-``time.time()`` as their timestamp.
+``EnsureOmniThread``, as BeaconChannels' publisher) push change events of ``value`` with
+``time.time()`` as their timestamp. With the property ``Attributes`` = N, it makes N dynamic
+DevDouble attributes at start (``a00000``...), as BeaconChannels makes one per channel.
 """
 
 from __future__ import annotations
@@ -11,16 +12,25 @@ import threading
 import time
 
 import tango
-from tango.server import Device, attribute, command
+from tango.server import Device, attribute, command, device_property
 
 
 class BareDevice(Device):
+    Attributes = device_property(dtype=int, default_value=0)
+
     def init_device(self) -> None:
         super().init_device()
         self._value = 0.0
         self._stop = threading.Event()
         self.set_change_event("value", True, False)
+        for i in range(self.Attributes):
+            attr = tango.Attr(f"a{i:05d}", tango.CmdArgType.DevDouble, tango.AttrWriteType.READ)
+            attr.set_change_event(True, False)
+            self.add_attribute(attr, r_meth=self.read_dynamic)
         self.set_state(tango.DevState.ON)
+
+    def read_dynamic(self, attr: tango.Attribute) -> tuple[float, float, tango.AttrQuality]:
+        return self._value, time.time(), tango.AttrQuality.ATTR_VALID
 
     @attribute(dtype=float)
     def value(self) -> float:

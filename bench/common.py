@@ -80,13 +80,13 @@ def beacon_channels(properties: dict[str, list[str]]) -> Server:
     )
 
 
-def bare_device() -> Server:
+def bare_device(attributes: int = 0) -> Server:
     return Server(
         [sys.executable, str(HERE / "bare_device.py")],
         "BareDevice",
         "BareDevice",
         "bench/bare/1",
-        {},
+        {"Attributes": [str(attributes)]} if attributes else {},
     )
 
 
