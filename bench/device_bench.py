@@ -44,16 +44,18 @@ import sys, time, gevent, redis
 from bliss.config.channels import Channel
 url, name, rate, count = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 channel = Channel(name, value=0.0, redis=redis.Redis.from_url(url))
+from gevent.fileobject import FileObjectPosix
+stdin = FileObjectPosix(sys.stdin.fileno(), "rb")  # waiting on it lets BLISS answer queries
 gevent.sleep(0.5)
 print("READY", flush=True)
-sys.stdin.readline()
+stdin.readline()
 start = time.perf_counter()
 for i in range(count):
     channel.value = time.time()  # BLISS stamps the value with the same clock
     gevent.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
 gevent.sleep(0.5)
 print("DONE", flush=True)
-sys.stdin.readline()
+stdin.readline()
 """
 BLISS_RECEIVER = r"""
 import json, sys, time, gevent, redis
@@ -80,7 +82,8 @@ client = redis.Redis.from_url(url)
 held = [Channel(f"bench.many.{i:05d}", value=float(i), redis=client) for i in range(count)]
 gevent.sleep(1.0)
 print("READY", flush=True)
-sys.stdin.readline()
+from gevent.fileobject import FileObjectPosix
+FileObjectPosix(sys.stdin.fileno(), "rb").readline()  # answering queries meanwhile
 """
 LIBRARY_CLIENT = r"""
 import sys, time
@@ -154,10 +157,13 @@ def bliss_hop(url: str, rate: float, count: int) -> list[float]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert receiver.stdout is not None and receiver.stdout.readline().strip() == "READY"
-    go(setter)
-    setter.kill()
-    return result(receiver)
+    try:
+        assert receiver.stdout is not None and receiver.stdout.readline().strip() == "READY"
+        go(setter)
+        return result(receiver)
+    finally:
+        setter.kill()
+        receiver.kill()
 
 
 def read_round_trip(proxy: tango.DeviceProxy, attribute: str, count: int) -> list[float]:

@@ -57,10 +57,11 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from .protocol import (
+    SUBSCRIBE_CHUNK,
     Action,
     BusStats,
     ChannelProtocol,
@@ -222,6 +223,9 @@ class Bus:
             weakref.WeakValueDictionary()
         )
         self._released: deque[ChannelRecord] = deque()  # records of channels collected
+        # Subscriptions held back to go together (see subscriptions_together), under _sub_lock.
+        self._together = 0
+        self._held_subscriptions: list[bytes] = []
         self._connected_at = -math.inf  # time.monotonic() of the last (re)connection
         self._connection = connection
         self._sub: Connection | None = None
@@ -417,10 +421,34 @@ class Bus:
     def _new_connection(self) -> Connection:
         return self._connection(self.address, timeout=self.timeout, client_name=self.client_name)
 
+    @contextlib.contextmanager
+    def subscriptions_together(self) -> Iterator[None]:
+        """Channels opened inside subscribe together when it ends: one ``SUBSCRIBE`` per
+        ``SUBSCRIBE_CHUNK`` channels rather than one each (10,000 channels opened at once)."""
+        with self._sub_lock:
+            self._together += 1
+        try:
+            yield
+        finally:
+            with self._sub_lock:
+                self._together -= 1
+                names, self._held_subscriptions = self._held_subscriptions, []
+            self._send_subscriber(
+                [
+                    ("SUBSCRIBE", *names[start : start + SUBSCRIBE_CHUNK])
+                    for start in range(0, len(names), SUBSCRIBE_CHUNK)
+                ]
+            )
+
     def _send_subscriber(self, commands: list[tuple[Any, ...]]) -> None:
         # When not connected, or if this fails, the reader resubscribes every channel when it
         # (re)connects.
         with self._sub_lock:
+            if self._together:
+                held = [c for c in commands if c[0] == "SUBSCRIBE"]
+                for command in held:
+                    self._held_subscriptions += command[1:]
+                commands = [c for c in commands if c[0] != "SUBSCRIBE"]
             if commands and self._sub is not None and self._sub.connected:
                 with contextlib.suppress(ConnectionError):
                     self._sub.send(*commands)

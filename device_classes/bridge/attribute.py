@@ -1,18 +1,17 @@
 """One attribute: everything the device knows of it, in one record.
 
 An :class:`AttributeRecord` is one Tango attribute showing one BLISS channel: its line and kind,
-its name, the items waiting for it, the sample it shows now, its event criteria and the
-state they keep, its alarm standing and the timestamp of its last event. A channel's
-:class:`~tango_channels_device.bridge.feed.Feed` hands each record what happened to the
-channel, as it happened (:meth:`AttributeRecord.arrive`): a value with its own source time
-(the :class:`~tango_channels.wire.messages.ValueMessage` that carried it), a message that could
-not be decoded (:class:`BadMessage`), or ``None`` for "what the channel shows now changed"
-(nobody holds it any more, the connection, a setting, its axis's state).
+its name, the sample it shows now, its event criteria and the state they keep, its alarm
+standing and the timestamp of its last event. A channel's
+:class:`~tango_channels_device.bridge.feed.Feed` hands the publisher, for each record, what
+happened to the channel, as it happened: a value with its own source time (the
+:class:`~tango_channels.wire.messages.ValueMessage` that carried it), a message that could not
+be decoded (:class:`BadMessage`), or ``None`` for "what the channel shows now changed" (nobody
+holds it any more, the connection, a setting, its axis's state).
 
 Ownership: the publisher thread (:mod:`tango_channels_device.bridge.publisher`) alone changes
-a record. Other threads only append to :attr:`AttributeRecord.inbox` (a deque: appending is
-atomic) and read :attr:`AttributeRecord.shown`, one reference, replaced whole. The publisher
-turns each item into a :class:`~tango_channels_device.bridge.sample.Sample`
+a record; other threads read :attr:`AttributeRecord.shown`, one reference, replaced whole. The
+publisher turns each item into a :class:`~tango_channels_device.bridge.sample.Sample`
 (:meth:`AttributeRecord.sample`), then into the events it makes
 (:meth:`AttributeRecord.show`): change and archive events as Tango's criteria say, an alarm
 event when the alarm standing changes, each stamped strictly later than the one before. Pure
@@ -24,9 +23,8 @@ from __future__ import annotations
 import enum
 import math
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tango_channels.wire.messages import ValueMessage
@@ -108,8 +106,7 @@ class AttributeRecord:
     named: bool = False  # the name is registered: the device may make the attribute
     created: bool = False  # the attribute exists and shows this record
     state_of_axis: Feed | None = None  # POSITION: the axis's state channel
-    # Appended by any thread (the bus reader, a writer), taken by the publisher alone.
-    inbox: deque[Item] = field(default_factory=deque)
+    waiting: list[Item] | None = None  # items that came before its attribute was made
     shown: Sample | None = None  # what reads return: replaced whole, never changed in place
     filter: EventFilter | None = None
     criteria_read_at: float = -math.inf  # monotonic
@@ -146,10 +143,6 @@ class AttributeRecord:
     @property
     def numeric(self) -> bool:
         return self.kind is not None and self.kind.numeric
-
-    def arrive(self, item: Item) -> None:
-        """What happened to the channel (any thread: see the module docstring)."""
-        self.inbox.append(item)
 
     def __repr__(self) -> str:
         return f"<AttributeRecord {self.channel!r} as {self.name} ({self.kind}, {self.role.value})>"

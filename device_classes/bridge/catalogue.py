@@ -19,7 +19,7 @@ import fnmatch
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .attribute import AttributeRecord, Role
+from .attribute import AttributeRecord, Item, Role
 from .axes import AXIS_SETTINGS
 from .feed import Feed
 from .kinds import Kind, parse_kind
@@ -51,7 +51,7 @@ class SurveyPlan:
 
 
 class Catalogue:
-    """The channels and axes of one device (see the module docstring). ``wake`` is given to
+    """The channels and axes of one device (see the module docstring). ``hand`` is given to
     every feed (see :class:`~tango_channels_device.bridge.feed.Feed`). ``known``: attributes
     that already exist (a previous configuration, before Init): record key -> (attribute,
     kind); their names stay taken, and a record coming back with the same kind gets its
@@ -59,11 +59,11 @@ class Catalogue:
 
     def __init__(
         self,
-        wake: Callable[[AttributeRecord], None],
+        hand: Callable[[AttributeRecord, Item], None],
         reserved_names: Iterable[str],
         known: dict[str, tuple[str, str]] | None = None,
     ) -> None:
-        self._wake = wake
+        self._hand = hand
         self._known = dict(known or {})
         self._namer = AttributeNamer([*reserved_names, *(a for a, _ in self._known.values())])
         self._feeds: dict[str, Feed] = {}
@@ -240,7 +240,7 @@ class Catalogue:
                 spec = dataclasses.replace(spec, writable=False)
             if name in self._feeds:
                 continue
-            feed = Feed(name, self._wake)
+            feed = Feed(name, self._hand)
             record = AttributeRecord(feed, spec, kind=spec.kind)
             try:
                 self._claim(record, spec.attr)
@@ -265,7 +265,7 @@ class Catalogue:
                 channel_spec = dataclasses.replace(
                     channel_spec, setting=SettingSource(f"axis.{axis}", setting.name)
                 )
-            feed = Feed(name, self._wake)
+            feed = Feed(name, self._hand)
             records = [AttributeRecord(feed, channel_spec, kind=channel_spec.kind)]
             if setting.name == "state":
                 names_spec = _axis_spec(axis, spec, "state names", "str", "")

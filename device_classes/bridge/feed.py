@@ -8,7 +8,8 @@ records, carried, never looked up later: each value as the
 the device), ``None`` when what the channel shows changed without a value (nobody holds it any
 more, a holder is back: :meth:`Feed.standing`), and a :class:`BadMessage` for an undecodable
 message. Records of *other* channels that depend on this one (an axis position's quality
-follows its axis's state) are told ``None`` too. Then the publisher is woken for each record.
+follows its axis's state) are told ``None`` too. Each goes to the publisher's queue as
+``hand(record, item)``.
 
 A feed's lists of records are set by the publisher before the channel opens, and changed by
 it alone after; the reader only iterates them.
@@ -30,11 +31,11 @@ __all__ = ["Feed"]
 
 @dataclass(eq=False)
 class Feed:
-    """One followed channel (see the module docstring). ``wake(record)`` tells the publisher a
-    record has something in its inbox."""
+    """One followed channel (see the module docstring). ``hand(record, item)`` queues an item
+    for the publisher (any thread, never waits)."""
 
     name: str
-    wake: Callable[[AttributeRecord], None]
+    hand: Callable[[AttributeRecord, Item], None]
     records: list[AttributeRecord] = field(default_factory=list)
     dependents: list[AttributeRecord] = field(default_factory=list)
     channel: Channel = field(init=False)
@@ -64,10 +65,8 @@ class Feed:
         self._hand(BadMessage(error))
 
     def _hand(self, item: Item) -> None:
-        wake = self.wake
+        hand = self.hand
         for record in self.records:
-            record.inbox.append(item)
-            wake(record)
+            hand(record, item)
         for record in self.dependents:
-            record.inbox.append(None)
-            wake(record)
+            hand(record, None)

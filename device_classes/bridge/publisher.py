@@ -5,8 +5,8 @@ It owns the :class:`~tango_channels_device.bridge.catalogue.Catalogue` (what is 
 the state of its events), the values of the settings hashes, the counters and State and
 Status. Nothing else writes them. Other threads hand it work:
 
-- the **bus reader** appends what happened to a channel to its records' inboxes, each value
-  with its own source time, and wakes the publisher (:meth:`Publisher.ready`): appending to a
+- the **bus reader** queues what happened to a channel for each of its records, each value
+  with its own source time, and wakes the publisher (:meth:`Publisher.hand`): appending to one
   deque and setting an event, never waiting;
 - the **survey** thread hands it what it found in Redis (:meth:`Publisher.found`);
 - **commands** and **Init** (omniORB threads, the device's) send requests and wait for their
@@ -15,7 +15,7 @@ Status. Nothing else writes them. Other threads hand it work:
 - **reads** (omniORB threads) read a record's :attr:`~AttributeRecord.shown` sample, one
   reference, and the catalogue's lookups, without a lock.
 
-Each turn it runs the requests, then every record with something in its inbox: each item
+Each turn it runs the requests, then what the queue holds, record by record: each item
 becomes a sample and the events it makes (:meth:`AttributeRecord.show
 <tango_channels_device.bridge.attribute.AttributeRecord.show>`), pushed at once through the
 :class:`Sink` (the device: Tango). Every value is pushed once, in order, with its source time,
@@ -53,7 +53,7 @@ from typing import Any, Protocol, TypeVar
 from tango_channels.bus import Bus, ConnectionState
 from tango_channels.wire.messages import ValueMessage
 
-from .attribute import AttributeRecord, Context, EventKind, Push
+from .attribute import AttributeRecord, Context, EventKind, Item, Push
 from .catalogue import Catalogue, SurveyPlan
 from .criteria import Criteria
 from .feed import Feed
@@ -177,14 +177,16 @@ class Publisher:
     ) -> None:
         self.bus = bus
         self.sink = sink
-        self.catalogue = Catalogue(self.ready, reserved_names, known)
+        self.catalogue = Catalogue(self.hand, reserved_names, known)
         self._before = {r.key: r for r in before}
         self.counters = Counters()
         self.state = DeviceState("FAULT", "Starting.")
         self.names: list[str] = []  # the channels exposed: replaced whole (read by clients)
         self.attribute_errors: list[str] = []
         self._thread_context = thread_context or contextlib.nullcontext
-        self._ready: deque[AttributeRecord] = deque()
+        # What happened to channels, for each record, in order: the reader (and writers)
+        # append, this thread alone takes (see the module docstring).
+        self._arrivals: deque[tuple[AttributeRecord, Item]] = deque()
         self._requests: deque[_Request] = deque()
         self._waiters: list[_Waiter] = []
         self._wake = threading.Event()
@@ -247,9 +249,9 @@ class Publisher:
             feed.close()
 
     # ------------------------------------------------------------------ other threads
-    def ready(self, record: AttributeRecord) -> None:
-        """``record`` has something in its inbox (any thread; never waits)."""
-        self._ready.append(record)
+    def hand(self, record: AttributeRecord, item: Item) -> None:
+        """What happened to ``record``'s channel (any thread; never waits)."""
+        self._arrivals.append((record, item))
         self._wake.set()
 
     def found(self, findings: Findings) -> None:
@@ -372,13 +374,17 @@ class Publisher:
             request.done.set()
         context = self._context()
         now = time.time()
-        ready = self._ready
-        seen: set[AttributeRecord] = set()
-        for _ in range(len(ready)):
-            record = ready.popleft()
-            if record not in seen:
-                seen.add(record)
-                self._take(record, context, now, latest_only)
+        arrivals = self._arrivals
+        by_record: dict[AttributeRecord, list[Item]] = {}  # in the order they came
+        for _ in range(len(arrivals)):
+            record, item = arrivals.popleft()
+            items = by_record.get(record)
+            if items is None:
+                by_record[record] = [item]
+            else:
+                items.append(item)
+        for record, items in by_record.items():
+            self._take(record, items, context, now, latest_only)
         if self._to_create:
             self._create(context, now)
         self._periodic_work(now)
@@ -389,27 +395,28 @@ class Publisher:
                 waiter.done.set()
 
     def _take(
-        self, record: AttributeRecord, context: Context, now: float, latest_only: bool
+        self,
+        record: AttributeRecord,
+        items: list[Item],
+        context: Context,
+        now: float,
+        latest_only: bool,
     ) -> None:
-        """Show what is in ``record``'s inbox, in order (or its latest, see the module
-        docstring)."""
-        inbox = record.inbox
-        if record.removed:
-            inbox.clear()
+        """Show ``items``, what happened to ``record``'s channel, in order (or their latest,
+        see the module docstring)."""
+        if record.removed or record.refused is not None:
             return
         if not record.created:
+            record.waiting = (record.waiting or []) + items
             self._not_made_yet(record)
             return
-        count = len(inbox)
-        if count > 1 and (latest_only or count > MAX_BURST):
-            for _ in range(count - 1):
-                inbox.popleft()
-            self.counters.values_coalesced += count - 1
-            count = 1
+        if len(items) > 1 and (latest_only or len(items) > MAX_BURST):
+            self.counters.values_coalesced += len(items) - 1
+            items = items[-1:]
         if time.monotonic() - record.criteria_read_at >= CRITERIA_REFRESH:
             self._read_criteria(record)
-        for _ in range(count):
-            self._show(record, record.sample(inbox.popleft(), context, now), now)
+        for item in items:
+            self._show(record, record.sample(item, context, now), now)
 
     def _show(self, record: AttributeRecord, sample: Sample, now: float) -> None:
         before = (record.alarm, _standing(record.shown))
@@ -426,10 +433,7 @@ class Publisher:
 
     def _not_made_yet(self, record: AttributeRecord) -> None:
         """A record without its attribute: its kind (untyped: the first value that says
-        one), then its name, then the device makes it (the items wait in its inbox)."""
-        if record.refused is not None:
-            record.inbox.clear()
-            return
+        one), then its name, then the device makes it (its items wait meanwhile)."""
         if record.kind is None:
             record.kind = self._kind_from(record)
             if record.kind is None:
@@ -440,7 +444,7 @@ class Publisher:
         self._to_create.setdefault(record, 0)
 
     def _kind_from(self, record: AttributeRecord) -> Kind | None:
-        for item in record.inbox:
+        for item in record.waiting or ():
             if type(item) is ValueMessage and item.value is not None:
                 kind = infer_kind(item.value)
                 if kind is not None:
@@ -455,13 +459,13 @@ class Publisher:
 
     def _create(self, context: Context, now: float) -> None:
         """Have the device make the attributes waiting, then show what they have."""
-        waiting = list(self._to_create)
+        made = list(self._to_create)
         try:
-            refused = self.sink.create(waiting)
+            refused = self.sink.create(made)
         except Busy as exc:
             log.warning("creating attributes: %s", exc)
             failed = []
-            for record in waiting:
+            for record in made:
                 self._to_create[record] += 1
                 if self._to_create[record] >= CREATE_ATTEMPTS:
                     failed.append(record)
@@ -477,7 +481,7 @@ class Publisher:
                 )
             return
         self._to_create.clear()
-        for record in waiting:
+        for record in made:
             why = refused.get(record)
             if why is not None:
                 self._attribute_error(why, [record])
@@ -486,15 +490,16 @@ class Publisher:
             previous = self._before.pop(record.key, None)
             if previous is not None and previous.name == record.name:
                 record.continue_from(previous)
-            self._take(record, context, now, latest_only=False)
+            waiting, record.waiting = record.waiting or [], None
+            self._take(record, waiting, context, now, latest_only=False)
         self._names_changed()
-        log.debug("attributes of %d channels made", len(waiting))
+        log.debug("attributes of %d channels made", len(made))
 
     def _attribute_error(self, text: str, records: list[AttributeRecord]) -> None:
         """A channel left without its attribute: FAULT, and said in Status, until Init."""
         for record in records:
             record.refused = text
-            record.inbox.clear()
+            record.waiting = None
         self.attribute_errors.append(text)
         log.error("%s", text)
         self._state_due = 0.0
@@ -536,9 +541,8 @@ class Publisher:
             record = self._sweep.popleft()
             if record.removed or monotonic - record.criteria_read_at < CRITERIA_REFRESH:
                 continue
-            if self._read_criteria(record) and record.shown is not None and not record.inbox:
-                record.inbox.append(None)  # shown again under the new limits
-                self.ready(record)
+            if self._read_criteria(record) and record.shown is not None:
+                self.hand(record, None)  # shown again under the new limits
 
     def _count(self) -> None:
         counters = self.counters
@@ -554,9 +558,15 @@ class Publisher:
     def _open(self, feeds: list[Feed]) -> None:
         # Nothing is shown before the channel speaks (its holders' answer, or nobody holding
         # it): "no value yet" is the device's own ignorance, not news; after Init, the value
-        # shown before stays shown meanwhile.
+        # shown before stays shown meanwhile. Typed attributes are made meanwhile, while
+        # the holders answer; SUBSCRIBEs go together.
+        with self.bus.subscriptions_together():
+            for feed in feeds:
+                feed.open(self.bus)
         for feed in feeds:
-            feed.open(self.bus)
+            for record in feed.records:
+                if record.named:
+                    self._to_create.setdefault(record, 0)
         if feeds:
             self._plan = self.catalogue.plan()
 
@@ -572,8 +582,7 @@ class Publisher:
                     changed.add(source)
             for record in self.catalogue.records():
                 if record.spec.setting in changed and not record.feed.channel.live:
-                    record.arrive(None)
-                    self.ready(record)
+                    self.hand(record, None)
         self._surveyed = True
 
     def _persisted_value(self, source: SettingSource) -> Persisted | None:
