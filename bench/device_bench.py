@@ -48,14 +48,13 @@ from gevent.fileobject import FileObjectPosix
 stdin = FileObjectPosix(sys.stdin.fileno(), "rb")  # waiting on it lets BLISS answer queries
 gevent.sleep(0.5)
 print("READY", flush=True)
-stdin.readline()
-start = time.perf_counter()
-for i in range(count):
-    channel.value = time.time()  # BLISS stamps the value with the same clock
-    gevent.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
-gevent.sleep(0.5)
-print("DONE", flush=True)
-stdin.readline()
+while line := stdin.readline().strip():  # "go N": N values, then DONE
+    start = time.perf_counter()
+    for i in range(int(line.split()[1])):
+        channel.value = time.time()  # BLISS stamps the value with the same clock
+        gevent.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
+    gevent.sleep(0.5)
+    print("DONE", flush=True)
 """
 BLISS_RECEIVER = r"""
 import json, sys, time, gevent, redis
@@ -110,9 +109,10 @@ def bliss(script: str, *args: object) -> subprocess.Popen[str]:
     return process
 
 
-def go(process: subprocess.Popen[str]) -> None:
+def go(process: subprocess.Popen[str], count: int) -> None:
+    """Have a BLISS setter set ``count`` values, and wait until it has."""
     assert process.stdin is not None and process.stdout is not None
-    process.stdin.write("go\n")
+    process.stdin.write(f"go {count}\n")
     process.stdin.flush()
     assert process.stdout.readline().strip() == "DONE"
 
@@ -159,7 +159,7 @@ def bliss_hop(url: str, rate: float, count: int) -> list[float]:
     )
     try:
         assert receiver.stdout is not None and receiver.stdout.readline().strip() == "READY"
-        go(setter)
+        go(setter, count)
         return result(receiver)
     finally:
         setter.kill()
@@ -192,6 +192,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--channels", type=int, default=10_000)
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds of floor and device measured in turn"
+    )
     add_json_option(parser, "device_bench")
     options = parser.parse_args()
     report = Report("device_bench")
@@ -211,16 +214,23 @@ def main() -> None:
         attribute = device.proxy.AttributeName(name)
 
         section = f"BLISS set -> Tango change event, {options.count} values at {options.rate:g} Hz"
-        print(f"\n1. {section}")
-        hop = show("floor: BLISS -> BLISS hop (set -> callback)",
-                   bliss_hop(redis.url, options.rate, options.count))
-        client = event_client(bare.access, "value", options.count)
-        bare.proxy.Start(options.rate)
-        push = show("floor: bare device push -> client event", result(client))
-        bare.proxy.Stop()
-        client = event_client(device.access, attribute, options.count)
-        go(setter)
-        e2e = show("BeaconChannels: BLISS set -> client event", result(client))
+        print(f"\n1. {section}, in {options.rounds} rounds of the floor and the device in turn")
+        per_round = options.count // options.rounds
+        hops: list[float] = []
+        pushes: list[float] = []
+        ends: list[float] = []
+        for _ in range(options.rounds):  # in turn: the machine's drift weighs on all three
+            hops += bliss_hop(redis.url, options.rate, per_round)
+            client = event_client(bare.access, "value", per_round)
+            bare.proxy.Start(options.rate)
+            pushes += result(client)
+            bare.proxy.Stop()
+            client = event_client(device.access, attribute, per_round)
+            go(setter, per_round)
+            ends += result(client)
+        hop = show("floor: BLISS -> BLISS hop (set -> callback)", hops)
+        push = show("floor: bare device push -> client event", pushes)
+        e2e = show("BeaconChannels: BLISS set -> client event", ends)
         floor = (hop[0] + push[0], hop[1] + push[1])
         print(
             f"   {'floor (sum)':44s}          median {floor[0] * 1e3:6.3f}  "
@@ -272,6 +282,9 @@ def main() -> None:
 
         # ---------------------------------------------------------------- 3. many channels
         count = options.channels
+        if not count:  # --channels 0: sections 1 and 2 only
+            report.write(options.json)
+            return
         section = f"{count} channels on one device, held by a BLISS process"
         print(f"\n3. {section}")
         holder = bliss(BLISS_HOLDER, redis.url, count)

@@ -15,6 +15,7 @@ Text (string values, channel names) beyond Latin-1 is sent as UTF-8: see :func:`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +134,7 @@ def client_text(text: str) -> str:
         return text
 
 
+@functools.cache
 def tango_type(kind: Kind) -> TangoType:
     if kind.name in _SCALARS:
         return TangoType(kind, _SCALARS[kind.name], AttrDataFormat.SCALAR)

@@ -93,7 +93,10 @@ class _FromRecord(Generic[T]):
 
 class _Callbacks:
     """What Channel and EventChannel share: their bus, the protocol's record of the channel
-    (read here, changed only by the protocol), and weakly held callbacks."""
+    (read here, changed only by the protocol), and weakly held callbacks. Slots: a bridge
+    holds thousands of channels."""
+
+    __slots__ = ("__weakref__", "_bus", "_callbacks", "_firing", "_lock", "_record")
 
     _bus: Bus
     _record: ChannelRecord
@@ -103,7 +106,7 @@ class _Callbacks:
         self._record = record
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[], Callable[..., Any] | None]] = []
-        self._firing: set[int] = set()
+        self._firing: set[int] | None = None  # tasks running its callbacks (made when needed)
 
     @property
     def name(self) -> str:
@@ -140,6 +143,8 @@ class _Callbacks:
         if not callbacks:
             return
         me = self._bus.runtime.current()
+        if self._firing is None:
+            self._firing = set()
         self._firing.add(me)
         errors = []
         try:
@@ -189,7 +194,11 @@ class Channel(_Callbacks):
     later), before the callbacks; it is held strongly.
     """
 
-    _ready: Event
+    __slots__ = ("_on_holders_changed", "_on_message", "_ready", "_self_updates")
+
+    # Set when the first value is held; made only for a reader that has to wait for it (a
+    # bridge holds thousands of channels nobody waits on).
+    _ready: Event | None
     _self_updates: bool
     _on_holders_changed: Callable[[], Any] | None
     _on_message: Callable[[ValueMessage], Any] | None
@@ -216,7 +225,7 @@ class Channel(_Callbacks):
             self._self_updates = self_updates
             self._on_holders_changed = on_holders_changed
             self._on_message = on_message
-            self._ready = bus.runtime.event()
+            self._ready = None
             # The callback goes in with the channel: the first value can come back (in the
             # reader) before the constructor returns.
             if callback is not None:
@@ -266,13 +275,18 @@ class Channel(_Callbacks):
         """The current value; waits up to :attr:`timeout` for the first one."""
         if self._record.closed:
             raise RuntimeError(f"Channel {self.name} is closed")
-        if not self._ready.is_set():
+        if self._record.held is None:
             if self._bus.in_reader():
                 raise RuntimeError(
                     f"Channel {self.name}: cannot wait for a first value inside a channel "
                     "callback (the callback runs in the reader that would receive it)"
                 )
-            if not self._ready.wait(self.timeout):
+            with self._lock:
+                if self._ready is None:
+                    self._ready = self._bus.runtime.event()
+                ready = self._ready
+            # Held before this event existed: deliver() set no event, and need not have.
+            if self._record.held is None and not ready.wait(self.timeout):
                 raise TimeoutError(
                     f"Channel {self.name} did not receive a value"
                     f"{self.why_no_value(prefix=' (', suffix=')')}"
@@ -285,10 +299,10 @@ class Channel(_Callbacks):
     def value(self, new_value: Any) -> None:
         if self._record.closed:
             raise RuntimeError(f"Channel {self.name} is closed")
-        if self._bus.runtime.current() in self._firing:
+        if self._firing and self._bus.runtime.current() in self._firing:
             raise RuntimeError(f"Channel {self.name}: can't set value while running a callback")
         message = self._bus.set_value(self._record, new_value)
-        self._ready.set()
+        self._now_ready()
         try:
             if self._on_message is not None:
                 self._on_message(message)
@@ -322,12 +336,17 @@ class Channel(_Callbacks):
 
     def deliver(self, message: ValueMessage) -> None:
         """A new value held (received, or our default): wake readers, run callbacks."""
-        if not self._ready.is_set():
-            self._ready.set()
+        self._now_ready()
         if self._on_message is not None:
             self._on_message(message)
         if self._self_updates or message.sender_id != self._record.sender_id:
             self._fire(message.value)
+
+    def _now_ready(self) -> None:
+        """The first value is held (it was, before this is called): wake who waits for it."""
+        ready = self._ready
+        if ready is not None and not ready.is_set():
+            ready.set()
 
     def __repr__(self) -> str:
         """As BLISS 2.4's: ``x-><initializing>`` before a value, then the held ``_Value``
@@ -347,6 +366,8 @@ class EventChannel(_Callbacks):
     ``post(event)`` publishes; every subscriber's callbacks (the poster's included) receive
     the list of events of each message.
     """
+
+    __slots__ = ()
 
     def __new__(
         cls, name: str, redis: Any = None, bus: Bus | None = None, **ignored: Any

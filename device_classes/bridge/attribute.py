@@ -94,7 +94,7 @@ class Context:
     persisted: Callable[[SettingSource], Persisted | None]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class AttributeRecord:
     """One attribute (see the module docstring). Owner: the publisher thread."""
 

@@ -77,7 +77,7 @@ class Criteria:
         """From an object with Tango's attribute configuration fields as text (PyTango's
         ``MultiAttrProp``, as ``Attribute.get_properties()`` gives it)."""
         period = _number(str(config.archive_period))
-        return cls(
+        criteria = cls(
             abs_change=_thresholds(str(config.abs_change)),
             rel_change=_thresholds(str(config.rel_change)),
             archive_abs_change=_thresholds(str(config.archive_abs_change)),
@@ -88,6 +88,7 @@ class Criteria:
             min_warning=_number(str(config.min_warning)),
             max_warning=_number(str(config.max_warning)),
         )
+        return _CRITERIA.setdefault(criteria, criteria)  # one object per set of criteria
 
     @property
     def has_alarms(self) -> bool:
@@ -107,6 +108,9 @@ class Criteria:
             or self.archive_rel_change is not None
             or self.archive_period is not None
         )
+
+
+_CRITERIA: dict[Criteria, Criteria] = {}
 
 
 def alarm_of(value: Any, quality: Quality, criteria: Criteria, name: str) -> tuple[Quality, str]:
@@ -164,6 +168,8 @@ class EventFilter:
     """Which samples of one attribute make change and archive events (see the module
     docstring). Each method is told the sample and, for archive events, the time.
     ``numeric``: whether the attribute's values are numbers (its kind's)."""
+
+    __slots__ = ("_archive", "_change", "archived_at", "criteria", "numeric")
 
     def __init__(self, numeric: bool) -> None:
         self.numeric = numeric

@@ -29,7 +29,7 @@ from .attribute import AttributeRecord, BadMessage, Item
 __all__ = ["Feed"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Feed:
     """One followed channel (see the module docstring). ``hand(record, item)`` queues an item
     for the publisher (any thread, never waits)."""

@@ -18,6 +18,7 @@ This module knows nothing of Tango; the device maps kinds to Tango types.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -276,6 +277,14 @@ def infer_kind(value: Any) -> Kind | None:
     """The kind a channel gets from its first value; None for None (decide later)."""
     if value is None:
         return None
+    kind = _inferred(value)
+    return _KINDS.setdefault(kind, kind)  # one object per kind, for thousands of channels
+
+
+_KINDS: dict[Kind, Kind] = {}
+
+
+def _inferred(value: Any) -> Kind:
     if isinstance(value, bool):
         return Kind("bool")
     if isinstance(value, int):
@@ -316,6 +325,7 @@ def _list_kind(value: list[Any]) -> Kind:
     return Kind("json")
 
 
+@functools.cache
 def parse_kind(text: str) -> Kind:
     """A ``type=`` value as a kind; :class:`KindError` saying why not."""
     head, _, rest = text.partition(":")

@@ -94,7 +94,7 @@ def is_glob(name: str) -> bool:
     return any(c in name for c in "*?[")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChannelSpec:
     """One parsed ``Channels`` line."""
 
@@ -116,7 +116,7 @@ class ChannelSpec:
         return is_glob(self.pattern)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AxisSpec:
     """One parsed ``Axes`` line: an axis name or glob, and how to show its values."""
 
