@@ -25,6 +25,7 @@ sentence saying why (:func:`alarm_of`). Pure functions and small state: no Tango
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -76,19 +77,8 @@ class Criteria:
     def parse(cls, config: Any) -> Criteria:
         """From an object with Tango's attribute configuration fields as text (PyTango's
         ``MultiAttrProp``, as ``Attribute.get_properties()`` gives it)."""
-        period = _number(str(config.archive_period))
-        criteria = cls(
-            abs_change=_thresholds(str(config.abs_change)),
-            rel_change=_thresholds(str(config.rel_change)),
-            archive_abs_change=_thresholds(str(config.archive_abs_change)),
-            archive_rel_change=_thresholds(str(config.archive_rel_change)),
-            archive_period=period / 1000 if period and period > 0 else None,
-            min_alarm=_number(str(config.min_alarm)),
-            max_alarm=_number(str(config.max_alarm)),
-            min_warning=_number(str(config.min_warning)),
-            max_warning=_number(str(config.max_warning)),
-        )
-        return _CRITERIA.setdefault(criteria, criteria)  # one object per set of criteria
+        return _parsed(tuple(str(getattr(config, name)) for name in _FIELDS))
+
 
     @property
     def has_alarms(self) -> bool:
@@ -110,7 +100,37 @@ class Criteria:
         )
 
 
-_CRITERIA: dict[Criteria, Criteria] = {}
+#: The configuration fields criteria come from, in the order _parsed takes them.
+_FIELDS = (
+    "abs_change",
+    "rel_change",
+    "archive_abs_change",
+    "archive_rel_change",
+    "archive_period",
+    "min_alarm",
+    "max_alarm",
+    "min_warning",
+    "max_warning",
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(texts: tuple[str, ...]) -> Criteria:
+    """Criteria from their texts: one object per set of texts (most attributes share the
+    defaults), parsed once."""
+    absolute, relative, archive_absolute, archive_relative, period_text = texts[:5]
+    period = _number(period_text)
+    return Criteria(
+        abs_change=_thresholds(absolute),
+        rel_change=_thresholds(relative),
+        archive_abs_change=_thresholds(archive_absolute),
+        archive_rel_change=_thresholds(archive_relative),
+        archive_period=period / 1000 if period and period > 0 else None,
+        min_alarm=_number(texts[5]),
+        max_alarm=_number(texts[6]),
+        min_warning=_number(texts[7]),
+        max_warning=_number(texts[8]),
+    )
 
 
 def alarm_of(value: Any, quality: Quality, criteria: Criteria, name: str) -> tuple[Quality, str]:

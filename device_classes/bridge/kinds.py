@@ -277,11 +277,15 @@ def infer_kind(value: Any) -> Kind | None:
     """The kind a channel gets from its first value; None for None (decide later)."""
     if value is None:
         return None
+    plain = _PLAIN_KINDS.get(type(value))  # most values: one object per kind, at once
+    if plain is not None:
+        return plain
     kind = _inferred(value)
     return _KINDS.setdefault(kind, kind)  # one object per kind, for thousands of channels
 
 
 _KINDS: dict[Kind, Kind] = {}
+_PLAIN_KINDS = {bool: Kind("bool"), float: Kind("float"), str: Kind("str")}
 
 
 def _inferred(value: Any) -> Kind:
