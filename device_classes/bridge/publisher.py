@@ -20,15 +20,14 @@ becomes a sample and the events it makes (:meth:`AttributeRecord.show
 <tango_channels_device.bridge.attribute.AttributeRecord.show>`), pushed at once through the
 :class:`Sink` (the device: Tango). Every value is pushed once, in order, with its source time,
 while the publisher keeps up. When a record has more than ``MAX_BURST`` items waiting, or when
-the publisher is *backed up* (the share of its own CPU time in the time that passes, a moving
-average, above ``BACKED_UP`` until it falls below ``CALM``; then it takes a turn every ``PACE``
-seconds at most), only the latest item of each record is shown: the others are superseded,
-counted in ``ValuesCoalesced``, and the latest is always last. CPU time, not the time a turn
-takes: a turn that waited for the GIL (other threads of the server, a client's read) did not
-make the publisher any slower, and must not make it drop values; and a moment's stall (a glob's
-hundred attributes being made) is caught up on, value by value, up to ``MAX_BURST``. Periodic
-work (archive periods, criteria changed by clients, counters, State) runs when due, between
-turns.
+the publisher is *backed up* (how late the oldest item of a turn is shown: what it waited and
+the turn, a moving average over turns, above ``BACKED_UP`` seconds until it falls below ``CALM``; then it takes a
+turn every ``PACE`` seconds at most), only the latest item of each record is shown: the others
+are superseded, counted in ``ValuesCoalesced``, and the latest is always last. What is late,
+not how busy the thread looks: values a flood keeps late are not worth delivering late (the
+latest matters), while a moment's stall (the machine busy, a glob's hundred attributes being
+made) is caught up on, value by value. Periodic work (archive periods, criteria changed by
+clients, counters, State) runs when due, between turns.
 
 Why one thread that pushes, rather than the reader pushing: a push takes the device monitor
 (PyTango), which a client's read or command may hold; the reader must never wait for Tango,
@@ -72,7 +71,7 @@ T = TypeVar("T")
 #: not keeping up with that channel, and the latest value is what matters.
 MAX_BURST = 100
 TICK = 0.25  # seconds the publisher sleeps at most: periodic work
-BACKED_UP, CALM, PACE = 0.85, 0.5, 0.004
+BACKED_UP, CALM, PACE = 0.02, 0.008, 0.004
 CRITERIA_REFRESH = 1.0  # seconds an attribute's criteria are kept before reading them again
 CRITERIA_SWEEP = 20  # quiet attributes whose criteria are read again each second
 COUNTERS_PERIOD = 1.0  # seconds between two events of the counters, at most
@@ -186,7 +185,7 @@ class Publisher:
         self._thread_context = thread_context or contextlib.nullcontext
         # What happened to channels, for each record, in order: the reader (and writers)
         # append, this thread alone takes (see the module docstring).
-        self._arrivals: deque[tuple[AttributeRecord, Item]] = deque()
+        self._arrivals: deque[tuple[AttributeRecord, Item, float]] = deque()  # monotonic
         self._requests: deque[_Request] = deque()
         self._waiters: list[_Waiter] = []
         self._wake = threading.Event()
@@ -251,7 +250,7 @@ class Publisher:
     # ------------------------------------------------------------------ other threads
     def hand(self, record: AttributeRecord, item: Item) -> None:
         """What happened to ``record``'s channel (any thread; never waits)."""
-        self._arrivals.append((record, item))
+        self._arrivals.append((record, item, time.monotonic()))
         self._wake.set()
 
     def found(self, findings: Findings) -> None:
@@ -344,7 +343,7 @@ class Publisher:
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
         with self._thread_context():
-            load, backed_up = 0.0, False
+            late, backed_up = 0.0, False
             ended = time.monotonic()
             while not self._stopping.is_set():
                 self._wake.wait(TICK)
@@ -353,16 +352,17 @@ class Publisher:
                 self._wake.clear()
                 if self._stopping.is_set():
                     break
-                cpu_started = time.thread_time()
+                arrivals = self._arrivals
+                started = time.monotonic()
+                waited = started - arrivals[0][2] if arrivals else 0.0
                 try:
                     self._turn(latest_only=backed_up)
                 except Exception:  # a bug of ours: say so, and keep publishing
                     log.exception("publishing failed")
-                now = time.monotonic()
-                busy = (time.thread_time() - cpu_started) / max(now - ended, 1e-6)
-                load = 0.8 * load + 0.2 * min(busy, 1.0)
-                ended = now
-                backed_up = load > (CALM if backed_up else BACKED_UP)
+                ended = time.monotonic()
+                # How late the oldest value of the turn is shown: what it waited, and the turn.
+                late = 0.8 * late + 0.2 * (waited + ended - started)
+                backed_up = late > (CALM if backed_up else BACKED_UP)
 
     def _turn(self, latest_only: bool = False) -> None:
         while self._requests:
@@ -377,7 +377,7 @@ class Publisher:
         arrivals = self._arrivals
         by_record: dict[AttributeRecord, list[Item]] = {}  # in the order they came
         for _ in range(len(arrivals)):
-            record, item = arrivals.popleft()
+            record, item, _ = arrivals.popleft()
             items = by_record.get(record)
             if items is None:
                 by_record[record] = [item]
