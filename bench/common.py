@@ -130,11 +130,13 @@ def hold(url: str, names: list[str]) -> subprocess.Popen[str]:
 
 
 class EventClient:
-    """A client process (bench/event_client.py) recording change events of attributes."""
+    """A client process (bench/event_client.py) recording change (or ``alarm``) events of
+    attributes."""
 
-    def __init__(self, access: str, attributes: list[str]) -> None:
+    def __init__(self, access: str, attributes: list[str], alarm: bool = False) -> None:
+        flags = ["--alarm"] if alarm else []
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "event_client.py"), access, *attributes],
+            [sys.executable, str(HERE / "event_client.py"), *flags, access, *attributes],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

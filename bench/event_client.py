@@ -1,8 +1,9 @@
 """Records the change events of attributes of one device; answers questions on stdin.
 
-    .venv/bin/python bench/event_client.py ACCESS ATTRIBUTE...
+    .venv/bin/python bench/event_client.py [--alarm] ACCESS ATTRIBUTE...
 
-Prints READY once subscribed. Then each stdin line is answered with one JSON line:
+Prints READY once subscribed (to change events; with ``--alarm``, to Tango 10's alarm
+events, as an alarm handler). Then each stdin line is answered with one JSON line:
 ``last`` -> {attribute: last value}; ``report`` -> counts per attribute, latencies (event
 time - the value's source timestamp, s), errors; ``reset`` clears what was recorded.
 """
@@ -16,7 +17,10 @@ import time
 
 import tango
 
-access, attributes = sys.argv[1], sys.argv[2:]
+ALARM = sys.argv[1] == "--alarm"
+args = sys.argv[2:] if ALARM else sys.argv[1:]
+access, attributes = args[0], args[1:]
+KIND = tango.EventType.ALARM_EVENT if ALARM else tango.EventType.CHANGE_EVENT
 lock = threading.Lock()
 counts = dict.fromkeys(attributes, 0)
 last: dict[str, float | None] = dict.fromkeys(attributes)
@@ -42,7 +46,7 @@ def on_event(event: tango.EventData) -> None:
 
 proxy = tango.DeviceProxy(access)
 for attribute in attributes:
-    proxy.subscribe_event(attribute, tango.EventType.CHANGE_EVENT, on_event)
+    proxy.subscribe_event(attribute, KIND, on_event)
 with lock:  # the subscriptions' own first events are not part of a measure
     latencies.clear()
     counts.update(dict.fromkeys(attributes, 0))

@@ -3,7 +3,10 @@
     .venv/bin/python bench/soak.py [--channels 200] [--rate 10] [--minutes 30] [--sample 60]
 
 A holder process (tango_channels, as a BLISS session) sets ``--channels`` channels at
-``--rate`` values/s each; a device exposes them; a client records their events. Halfway,
+``--rate`` values/s each; a device exposes them; a client records their events. One more
+channel crosses its ``max_alarm`` every ``--alarm-period`` seconds, and an alarm handler (a
+client subscribed to Tango 10's alarm events) counts them: cppTango 10's alarm subscriptions
+are reported to stop after 5 to 10 minutes (cppTango issue 1605). Halfway,
 Redis is killed and restarted on the same port. At the end every channel gets a final value
 that the client must see last. Prints the device's RSS, threads and open files over time, the
 outage as the device showed it, the events delivered, and the final values lost, and writes
@@ -41,13 +44,16 @@ import select, sys, time
 from tango_channels import Bus, Channel
 url, rate, final = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 bus = Bus(url)
-channels = [Channel(name, value=0.0, bus=bus) for name in sys.argv[4:]]
+alarm_period = float(sys.argv[4])
+alarm = Channel("soak.alarm", value=0.0, bus=bus)
+channels = [Channel(name, value=0.0, bus=bus) for name in sys.argv[5:]]
 print("READY", flush=True)
 step, started, count = 1.0 / rate, time.monotonic(), 0
 while not select.select([sys.stdin], [], [], 0)[0]:
     count += 1
     for channel in channels:
         channel.value = float(count)
+    alarm.value = float(int((time.monotonic() - started) / alarm_period) % 2)  # 0, 1, 0...
     time.sleep(max(0.0, started + count * step - time.monotonic()))
 sys.stdin.readline()
 for channel in channels:
@@ -63,6 +69,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
+    parser.add_argument(
+        "--alarm-period", type=float, default=10.0, help="seconds between two alarm crossings"
+    )
     add_json_option(parser, "soak")
     options = parser.parse_args()
     names = [f"soak.{i:03d}" for i in range(options.channels)]
@@ -70,7 +79,16 @@ def main() -> None:
         redis = LocalRedis()
         cleanup.callback(redis.stop)
         holder = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, redis.url, str(options.rate), str(FINAL), *names],
+            [
+                sys.executable,
+                "-c",
+                HOLDER,
+                redis.url,
+                str(options.rate),
+                str(FINAL),
+                str(options.alarm_period),
+                *names,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -80,14 +98,15 @@ def main() -> None:
         assert holder.stdin is not None and holder.stdout is not None
         if (line := holder.stdout.readline().strip()) != "READY":
             raise RuntimeError(f"holder did not start: {line!r}")
-        device = beacon_channels(
-            {"RedisUrl": [redis.url], "Channels": [f"{n} type=float" for n in names]}
-        )
+        lines = [f"{n} type=float" for n in names] + ["soak.alarm type=float max_alarm=0.5"]
+        device = beacon_channels({"RedisUrl": [redis.url], "Channels": lines})
         cleanup.callback(device.stop)
         client = EventClient(device.access, [device.proxy.AttributeName(n) for n in names])
         cleanup.callback(client.stop)
+        handler = EventClient(device.access, ["soak_alarm"], alarm=True)
+        cleanup.callback(handler.stop)
         report = Report("soak")
-        run(options, redis, holder, device, client, report)
+        run(options, redis, holder, device, client, handler, report)
         report.write(options.json)
 
 
@@ -102,6 +121,7 @@ def run(
     holder: subprocess.Popen,
     device: Server,
     client: EventClient,
+    handler: EventClient,
     report: Report,
 ) -> None:
     duration = options.minutes * 60
@@ -113,7 +133,11 @@ def run(
         "Redis killed and restarted halfway"
     )
     print(section)
-    print(f"   {'minute':>6s} {'RSS MB':>7s} {'threads':>7s} {'fds':>5s} {'events':>9s}")
+    print(
+        f"   {'minute':>6s} {'RSS MB':>7s} {'threads':>7s} {'fds':>5s} {'events':>9s} "
+        f"{'alarm events':>12s}"
+    )
+    alarms_seen: list[tuple[float, int]] = []
     next_sample = started
     while (elapsed := time.monotonic() - started) < duration:
         if not restarted and elapsed > duration / 2:
@@ -131,10 +155,12 @@ def run(
         if time.monotonic() >= next_sample:
             figures = process_figures(device.process.pid)
             events = sum(client.ask("report")["counts"].values())
+            alarms = sum(handler.ask("report")["counts"].values())
             samples.append((elapsed, figures, events))
+            alarms_seen.append((elapsed, alarms))
             print(
                 f"   {elapsed / 60:6.1f} {figures['rss_mb']:7.1f} {figures['threads']:7d} "
-                f"{figures['fds']:5d} {events:9d}",
+                f"{figures['fds']:5d} {events:9d} {alarms:12d}",
                 flush=True,
             )
             next_sample += options.sample
@@ -158,6 +184,17 @@ def run(
         f"end: RSS {first['rss_mb']:.1f} -> {end['rss_mb']:.1f} MB, threads "
         f"{first['threads']} -> {end['threads']}, fds {first['fds']} -> {end['fds']}"
     )
+    crossings = int(duration / options.alarm_period)
+    late = [n for t, n in alarms_seen if t >= 600]  # after 10 minutes
+    still = len(late) >= 2 and late[-1] > late[0]
+    print(
+        f"   alarm handler: {alarms_seen[-1][1] if alarms_seen else 0} alarm events for about "
+        f"{crossings} crossings; still coming after minute 10: {'yes' if still else 'no'}"
+    )
+    report.figure(section, "alarm events received", alarms_seen[-1][1] if alarms_seen else 0,
+                  f"for about {crossings} crossings")
+    report.figure(section, "alarm events still coming after minute 10",
+                  "yes" if still else "no (or the run was shorter)")
     report.figure(section, "values sent", sent, "values")
     report.figure(section, "events delivered", delivered, "events")
     report.figure(section, "final values lost", lost, f"of {len(last)}", target_max=0)
