@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy
 
-from tango_channels_device.bridge.criteria import Criteria, EventFilter, alarm_of
+from tango_channels_device.bridge.criteria import FIELDS, Criteria, EventFilter, alarm_of
 from tango_channels_device.bridge.sample import Quality, Sample
 
 NOT_SET = "Not specified"
@@ -15,17 +15,7 @@ NOT_SET = "Not specified"
 
 def config(**given: str) -> SimpleNamespace:
     """Tango's attribute configuration as text, as PyTango's MultiAttrProp holds it."""
-    names = [
-        "abs_change",
-        "rel_change",
-        "archive_abs_change",
-        "archive_rel_change",
-        "archive_period",
-        "min_alarm",
-        "max_alarm",
-        "min_warning",
-        "max_warning",
-    ]
+    names = FIELDS
     return SimpleNamespace(**{name: given.get(name, NOT_SET) for name in names})
 
 

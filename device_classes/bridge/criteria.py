@@ -32,7 +32,7 @@ from typing import Any
 
 from .sample import Quality, Sample
 
-__all__ = ["Criteria", "EventFilter", "alarm_of"]
+__all__ = ["FIELDS", "Criteria", "EventFilter", "alarm_of"]
 
 Thresholds = tuple[float, float]  # (down, up): a change <= down or >= up
 
@@ -77,7 +77,7 @@ class Criteria:
     def parse(cls, config: Any) -> Criteria:
         """From an object with Tango's attribute configuration fields as text (PyTango's
         ``MultiAttrProp``, as ``Attribute.get_properties()`` gives it)."""
-        return _parsed(tuple(str(getattr(config, name)) for name in _FIELDS))
+        return _parsed(tuple(str(getattr(config, name)) for name in FIELDS))
 
 
     @property
@@ -100,8 +100,8 @@ class Criteria:
         )
 
 
-#: The configuration fields criteria come from, in the order _parsed takes them.
-_FIELDS = (
+#: The configuration fields criteria come from (Tango's names), in the order _parsed takes them.
+FIELDS = (
     "abs_change",
     "rel_change",
     "archive_abs_change",

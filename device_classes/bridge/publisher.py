@@ -15,19 +15,19 @@ Status. Nothing else writes them. Other threads hand it work:
 - **reads** (omniORB threads) read a record's :attr:`~AttributeRecord.shown` sample, one
   reference, and the catalogue's lookups, without a lock.
 
-Each turn it runs the requests, then what the queue holds, record by record: each item
-becomes a sample and the events it makes (:meth:`AttributeRecord.show
+Each turn it runs the requests, then what the queue holds, record by record: each item becomes
+a sample and the events it makes (:meth:`AttributeRecord.show
 <tango_channels_device.bridge.attribute.AttributeRecord.show>`), pushed at once through the
 :class:`Sink` (the device: Tango). Every value is pushed once, in order, with its source time,
 while the publisher keeps up. When a record has more than ``MAX_BURST`` items waiting, or when
 the publisher is *backed up* (how late the oldest item of a turn is shown: what it waited and
-the turn, a moving average over turns, above ``BACKED_UP`` seconds until it falls below ``CALM``; then it takes a
-turn every ``PACE`` seconds at most), only the latest item of each record is shown: the others
-are superseded, counted in ``ValuesCoalesced``, and the latest is always last. What is late,
-not how busy the thread looks: values a flood keeps late are not worth delivering late (the
-latest matters), while a moment's stall (the machine busy, a glob's hundred attributes being
-made) is caught up on, value by value. Periodic work (archive periods, criteria changed by
-clients, counters, State) runs when due, between turns.
+the turn, a moving average over turns, above ``BACKED_UP`` seconds until it falls below
+``CALM``; then it takes a turn every ``PACE`` seconds at most), only the latest item of each
+record is shown: the others are superseded, counted in ``ValuesCoalesced``, and the latest is
+always last. What is late, not how busy the thread looks: values a flood keeps late are not
+worth delivering late (the latest matters), while a moment's stall (the machine busy, a glob's
+hundred attributes being made) is caught up on, value by value. Periodic work (archive periods,
+criteria changed by clients, counters, State) runs when due, between turns.
 
 Why one thread that pushes, rather than the reader pushing: a push takes the device monitor
 (PyTango), which a client's read or command may hold; the reader must never wait for Tango,

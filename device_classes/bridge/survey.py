@@ -54,18 +54,13 @@ class Findings:
 
 def client_for(address: RedisAddress, timeout: float) -> redis.Redis:
     """A redis-py client for ``address`` (bytes in, bytes out)."""
-    if address.path:
-        return redis.Redis(
-            unix_socket_path=address.path,
-            db=address.db,
-            username=address.username,
-            password=address.password,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-        )
+    where: dict[str, Any] = (
+        {"unix_socket_path": address.path}
+        if address.path
+        else {"host": address.host, "port": address.port}
+    )
     return redis.Redis(
-        host=address.host,
-        port=address.port,
+        **where,
         db=address.db,
         username=address.username,
         password=address.password,
