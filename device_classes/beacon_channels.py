@@ -214,6 +214,7 @@ class BeaconChannels(Device):
             self.attributes,
             reserved_names=STATIC_ATTRIBUTES,
             known=self.attributes.known(),
+            before=list(self.attributes.records.values()),  # events go on from them after Init
             discovery_period=self.DiscoveryPeriod,
             settings_period=self.SettingsPeriod,
             thread_context=tango.EnsureOmniThread,

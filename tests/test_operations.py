@@ -229,6 +229,38 @@ def test_every_event_is_later_than_the_one_before_across_a_redis_restart(
         assert stamps[2] >= outage_seen - 1.0  # the recovery happens after the outage
 
 
+def test_init_during_a_stream_repeats_nothing_and_keeps_time_going_forward(
+    redis_server, hold, unique
+):
+    """An operator runs Init while a motor moves: HDB++ and a GUI get no value twice, none
+    out of order, and no timestamp twice (values set while the device re-subscribes are
+    not seen; the latest is shown once it is back)."""
+    name = f"{unique}.pos"
+    position = hold(name, 0.0)
+    wait_held(redis_server, name)
+    with running_device({"RedisUrl": redis_server.url, "Channels": [f"{name} type=float"]}) as (
+        proxy,
+        _,
+    ):
+        events = Events(proxy, proxy.AttributeName(name))
+        try:
+            events.wait(events.value_is(0.0))
+            for value in range(1, 301):
+                if value == 150:
+                    proxy.Init()
+                position.value = float(value)
+                time.sleep(0.005)  # a motor's positions, each its own message
+            events.wait(events.value_is(300.0), timeout=20)
+        finally:
+            events.close()
+        seen = [e for e in events.seen if not e.err]
+        values = [e.attr_value.value for e in seen]
+        stamps = [e.attr_value.time.totime() for e in seen]
+        assert values == sorted(set(values)) and values[-1] == 300.0
+        assert all(a < b for a, b in itertools.pairwise(stamps))
+        assert proxy.read_attribute("CommandsRun").value == 1  # the Init
+
+
 # ------------------------------------------------------------------ logs, counters, version
 def test_who_changed_what_is_logged_once_to_a_tango_file_logging_target(
     redis_server, hold, unique, tmp_path
