@@ -64,7 +64,7 @@ from tango_channels.transport.address import BeaconError, RedisAddress, ask_beac
 
 from . import audit
 from .bridge import commands
-from .bridge.publisher import Counters, Publisher
+from .bridge.publisher import Counters, Publisher, Unanswered
 from .errors import raise_failed, tango_errors
 from .event_socket import make_event_socket
 from .tango_attributes import COUNTER_ATTRIBUTES, TangoAttributes
@@ -223,18 +223,22 @@ class BeaconChannels(Device):
         publisher.start(list(self.Channels), list(self.Axes))
         # The publisher makes the attributes under the monitor: let it have the monitor while
         # the holders answer (their first values decide the types of untyped channels).
-        with tango.AutoTangoAllowThreads(self):
-            publisher.wait_settled(INITIAL_WAIT)
-            configured = publisher.call(
-                lambda: {r.name.lower() for r in publisher.catalogue.records() if r.name}
+        try:
+            with tango.AutoTangoAllowThreads(self):
+                publisher.wait_settled(INITIAL_WAIT)
+                configured = publisher.call(
+                    lambda: {r.name.lower() for r in publisher.catalogue.records() if r.name}
+                )
+            when = time.strftime("%H:%M:%S")
+            self.attributes.retire_names(
+                [k for k in self.attributes.made if k not in configured],
+                f"its channel is no longer configured (Init at {when})",
             )
-        when = time.strftime("%H:%M:%S")
-        self.attributes.retire_names(
-            [k for k in self.attributes.made if k not in configured],
-            f"its channel is no longer configured (Init at {when})",
-        )
-        with tango.AutoTangoAllowThreads(self):
-            state = publisher.call(publisher.refresh_state)
+            with tango.AutoTangoAllowThreads(self):
+                state = publisher.call(publisher.refresh_state)
+        except Unanswered as exc:  # it goes on by itself; Status will say what it shows
+            log.warning("%s: the publisher stayed busy at start (%s)", self.get_name(), exc)
+            return
         log.info("%s: %s", self.get_name(), " ".join(state.status.splitlines()))
 
     def delete_device(self) -> None:
