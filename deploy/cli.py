@@ -11,7 +11,7 @@ format, or YAML reading as the same document (see ``deploy/config.py``). ``apply
 are dsconfig's (``json2tango -w`` and ``tango2json``), after the checks only this project can
 make (``deploy/validate.py``): the diff printed is dsconfig's. Where FILE doesn't set the class
 property ``AllowedAccessCmd`` (the commands that Tango's access control lets read-only clients
-run: ``docs/access-control.md``), ``apply`` sets its default, ``deploy/access.py``.
+run: ``docs/access-control.md``), ``apply`` sets its default, ``device_classes/access.py``.
 
 Exit codes: 0 done, or nothing to do; 1 error (unreadable file, a device the file describes
 wrongly, database unreachable...), the reason on stderr, one line per problem; 2

@@ -17,9 +17,9 @@ servers, other classes and the ``devices`` section are refused: this tool deploy
 BeaconChannels, and leaves everything else to ``json2tango``.
 
 The one thing this tool adds to json2tango's meaning: the class property ``AllowedAccessCmd``
-(the commands Tango's access control lets read-only clients run, see ``deploy/access.py``) is
-:data:`~tango_channels_deploy.access.DEFAULT_ALLOWED` where the file doesn't set it
-(:func:`with_default_access`), so that every deployment declares it.
+(the commands Tango's access control lets read-only clients run, see
+``device_classes/access.py``) is :data:`~tango_channels_device.access.DEFAULT_ALLOWED` where
+the file doesn't set it (:func:`with_default_access`), so that every deployment declares it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import jsonschema
 import yaml
 from dsconfig.formatting import SCHEMA_FILENAME
 
-from tango_channels_deploy.access import CLASS_PROPERTY, DEFAULT_ALLOWED
+from tango_channels_device.access import CLASS_PROPERTY, DEFAULT_ALLOWED
 
 __all__ = [
     "SERVER",

@@ -24,8 +24,8 @@ from dsconfig.dump import get_db_data
 from dsconfig.json2tango import apply_config, prepare_config
 from dsconfig.tangodb import get_classes_properties, summarise_calls
 
-from tango_channels_deploy.access import CLASS_PROPERTY
 from tango_channels_deploy.config import SERVER, class_entry, with_default_access
+from tango_channels_device.access import CLASS_PROPERTY
 
 __all__ = ["Plan", "apply", "dump"]
 

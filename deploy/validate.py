@@ -20,10 +20,10 @@ What is checked, and where it comes from:
   :meth:`RedisAddress.from_url`, ``BeaconHost`` as ``host:port``;
 - attribute property names: those dsconfig writes (it refuses any other at write time);
 - the class's properties (the ``classes`` section): ``AllowedAccessCmd`` (see
-  ``deploy/access.py``) and the class's own ``class_property`` attributes; each command that
+  ``device_classes/access.py``) and the class's own ``class_property`` attributes; each command that
   ``AllowedAccessCmd`` lets read-only clients run is one the class has (found by introspection,
   as properties are, or Tango's own :data:`TANGO_COMMANDS`), and none of
-  :data:`~tango_channels_deploy.access.NEVER_ALLOWED`, which change what BLISS sees.
+  :data:`~tango_channels_device.access.NEVER_ALLOWED`, which change what BLISS sees.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from tango.server import class_property, device_property
 from tango.utils import is_array, seqStr_2_obj
 
 from tango_channels.transport.address import RedisAddress, parse_host_port
-from tango_channels_deploy.access import CLASS_PROPERTY, never_allowed
 from tango_channels_deploy.config import SERVER, class_entry, devices
+from tango_channels_device.access import CLASS_PROPERTY, never_allowed
 from tango_channels_device.beacon_channels import BeaconChannels
 from tango_channels_device.bridge.lines import parse_axis_lines, parse_lines
 

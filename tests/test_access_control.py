@@ -36,7 +36,7 @@ from support.access_control import Refused, TangoClient, start_access_control
 from support.redis_server import wait_subscribers
 from support.tango_databases import start_databaseds
 from tango_channels import Bus, Channel
-from tango_channels_deploy.access import DEFAULT_ALLOWED
+from tango_channels_device.access import DEFAULT_ALLOWED
 
 BIN = Path(sys.executable).parent
 DOCS = Path(__file__).parent.parent / "docs" / "access-control.md"

@@ -17,12 +17,6 @@ import pytest
 from tango.utils import is_bool, is_numerical
 
 from support.redis_server import free_port
-from tango_channels_deploy.access import (
-    DEFAULT_ALLOWED,
-    FACILITY_CHOICE,
-    NEVER_ALLOWED,
-    never_allowed,
-)
 from tango_channels_deploy.cli import ERROR, main
 from tango_channels_deploy.config import parse, with_default_access
 from tango_channels_deploy.validate import (
@@ -30,6 +24,12 @@ from tango_channels_deploy.validate import (
     class_commands,
     class_properties,
     problems,
+)
+from tango_channels_device.access import (
+    DEFAULT_ALLOWED,
+    FACILITY_CHOICE,
+    NEVER_ALLOWED,
+    never_allowed,
 )
 from tango_channels_device.bridge.lines import parse_lines
 
@@ -244,7 +244,7 @@ def test_allowed_access_cmd_that_changes_nothing_passes(allowed):
 
 
 def test_every_command_of_the_device_is_classified_for_read_only_clients():
-    """A command added to the device fails this test until ``deploy/access.py`` says whether
+    """A command added to the device fails this test until ``device_classes/access.py`` says whether
     read-only clients may run it; a renamed one, until its entry there follows it."""
     commands = set(class_commands())
     assert set(DEFAULT_ALLOWED) | set(NEVER_ALLOWED) | set(FACILITY_CHOICE) <= commands

@@ -33,8 +33,8 @@ from support.redis_server import wait_subscribers
 from support.tango_device import Events
 from tango_channels import Channel
 from tango_channels.transport.address import RedisAddress
-from tango_channels_deploy.access import DEFAULT_ALLOWED
 from tango_channels_deploy.config import SERVER
+from tango_channels_device.access import DEFAULT_ALLOWED
 from tango_channels_device.bridge.lines import parse_lines
 
 BIN = Path(sys.executable).parent

@@ -56,13 +56,13 @@ def _imported(path: Path) -> set[str]:
 
 
 def test_the_read_only_commands_are_declared_where_the_device_can_import_them():
-    """``tango_channels_deploy.access`` (the default AllowedAccessCmd) imports no Tango, no
+    """``tango_channels_device.access`` (the default AllowedAccessCmd) imports no Tango, no
     device, and starts nothing: the device's class can take its list from there."""
     code = (
         "import sys, threading\n"
-        "from tango_channels_deploy.access import DEFAULT_ALLOWED\n"
+        "from tango_channels_device.access import DEFAULT_ALLOWED\n"
         "assert 'tango' not in sys.modules, 'tango imported'\n"
-        "assert 'tango_channels_device' not in sys.modules, 'the device imported'\n"
+        "assert 'tango_channels_device.beacon_channels' not in sys.modules, 'the device'\n"
         "assert threading.active_count() == 1, 'a thread started'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

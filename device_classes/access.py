@@ -11,8 +11,8 @@ The same class property names the commands that other clients may still run whil
 holds a lock on a device (``DeviceProxy.lock``); the server reads it when it starts.
 
 This module is the one place that says which of the device's commands change nothing. It
-imports neither ``tango`` nor the device: the device (a ``class_property`` default), the
-deployment tool and the documentation take the list from here.
+imports neither ``tango`` nor the device class: the device (its ``class_property``'s
+default), the deployment tool and the documentation take the list from here.
 """
 
 from __future__ import annotations
