@@ -19,15 +19,18 @@ Each turn it runs the requests, then what the queue holds, record by record: eac
 a sample and the events it makes (:meth:`AttributeRecord.show
 <tango_channels_device.bridge.attribute.AttributeRecord.show>`), pushed at once through the
 :class:`Sink` (the device: Tango). Every value is pushed once, in order, with its source time,
-while the publisher keeps up. When a record has more than ``MAX_BURST`` items waiting, or when
-the publisher is *backed up* (how late the oldest item of a turn is shown: what it waited and
-the turn, a moving average over turns, above ``BACKED_UP`` seconds until it falls below
-``CALM``; then it takes a turn every ``PACE`` seconds at most), only the latest item of each
-record is shown: the others are superseded, counted in ``ValuesCoalesced``, and the latest is
-always last. What is late, not how busy the thread looks: values a flood keeps late are not
-worth delivering late (the latest matters), while a moment's stall (the machine busy, a glob's
-hundred attributes being made) is caught up on, value by value. Periodic work (archive periods,
-criteria changed by clients, counters, State) runs when due, between turns.
+while the publisher keeps up. It does not keep up, and is *backed up*, when the values it
+shows are late (the oldest value of a turn: what it waited, and the turn; a moving average
+over turns, above ``BACKED_UP`` seconds) or when showing values takes most of its time (a
+moving average of that share, above ``BUSY``), until both are low again (``CALM``,
+``BUSY_CALM``): it then takes a turn every ``PACE`` seconds at most and shows each record's
+latest item only; a record with more than ``MAX_BURST`` items waiting shows its latest too.
+The others are superseded, counted in ``ValuesCoalesced``, and the latest is always last. A
+moment's stall (the machine busy, a glob's hundred attributes being made, requests such as
+``AddChannel``, which don't count as showing values) is caught up on, value by value; a flood
+is not shown late, value by value, to clients that can't take it either. Periodic work
+(archive periods, criteria changed by clients, counters, State) runs when due, between
+turns.
 
 Why one thread that pushes, rather than the reader pushing: a push takes the device monitor
 (PyTango), which a client's read or command may hold; the reader must never wait for Tango,
@@ -71,7 +74,8 @@ T = TypeVar("T")
 #: not keeping up with that channel, and the latest value is what matters.
 MAX_BURST = 100
 TICK = 0.25  # seconds the publisher sleeps at most: periodic work
-BACKED_UP, CALM, PACE = 0.02, 0.008, 0.004
+BACKED_UP, CALM, PACE = 0.02, 0.008, 0.004  # seconds late; seconds between turns
+BUSY, BUSY_CALM = 0.6, 0.3  # share of the time spent showing values
 CRITERIA_REFRESH = 1.0  # seconds an attribute's criteria are kept before reading them again
 CRITERIA_SWEEP = 20  # quiet attributes whose criteria are read again each second
 COUNTERS_PERIOD = 1.0  # seconds between two events of the counters, at most
@@ -343,7 +347,7 @@ class Publisher:
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
         with self._thread_context():
-            late, backed_up = 0.0, False
+            late, load, backed_up = 0.0, 0.0, False
             ended = time.monotonic()
             while not self._stopping.is_set():
                 self._wake.wait(TICK)
@@ -355,16 +359,24 @@ class Publisher:
                 arrivals = self._arrivals
                 started = time.monotonic()
                 waited = started - arrivals[0][2] if arrivals else 0.0
+                showing = 0.0
                 try:
-                    self._turn(latest_only=backed_up)
+                    showing = self._turn(latest_only=backed_up)
                 except Exception:  # a bug of ours: say so, and keep publishing
                     log.exception("publishing failed")
-                ended = time.monotonic()
-                # How late the oldest value of the turn is shown: what it waited, and the turn.
-                late = 0.8 * late + 0.2 * (waited + ended - started)
-                backed_up = late > (CALM if backed_up else BACKED_UP)
+                now = time.monotonic()
+                # How late the oldest value of the turn is shown (what it waited, and the
+                # turn), and the share of the time spent showing values (not requests).
+                late = 0.8 * late + 0.2 * (waited + now - started)
+                load = 0.8 * load + 0.2 * showing / max(now - ended, 1e-6)
+                ended = now
+                if backed_up:
+                    backed_up = late > CALM or load > BUSY_CALM
+                else:
+                    backed_up = late > BACKED_UP or load > BUSY
 
-    def _turn(self, latest_only: bool = False) -> None:
+    def _turn(self, latest_only: bool = False) -> float:
+        """One turn (see the module docstring); the seconds it spent showing values."""
         while self._requests:
             request = self._requests.popleft()
             try:
@@ -383,8 +395,10 @@ class Publisher:
                 by_record[record] = [item]
             else:
                 items.append(item)
+        showing = time.monotonic()
         for record, items in by_record.items():
             self._take(record, items, context, now, latest_only)
+        showing = time.monotonic() - showing
         if self._to_create:
             self._create(context, now)
         self._periodic_work(now)
@@ -393,6 +407,7 @@ class Publisher:
             for waiter in done:
                 self._waiters.remove(waiter)
                 waiter.done.set()
+        return showing
 
     def _take(
         self,
