@@ -11,8 +11,11 @@ The same class property names the commands that other clients may still run whil
 holds a lock on a device (``DeviceProxy.lock``); the server reads it when it starts.
 
 This module is the one place that says which of the device's commands change nothing. It
-imports neither ``tango`` nor the device class: the device (its ``class_property``'s
-default), the deployment tool and the documentation take the list from here.
+imports neither ``tango`` nor the device class: the deployment tool (which writes the
+property, with this default) and the tests take the list from here. The device does not
+declare the property itself: PyTango would print "AllowedAccessCmd property NOT found in
+database" at every start of a server whose database lacks it, and Tango reads it from the
+database anyway.
 """
 
 from __future__ import annotations

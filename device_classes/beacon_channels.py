@@ -57,13 +57,12 @@ from typing import Any, TypeVar
 
 import tango
 from tango import DevState, DispLevel
-from tango.server import Device, attribute, class_property, command, device_property
+from tango.server import Device, attribute, command, device_property
 
 from tango_channels import Bus
 from tango_channels.transport.address import BeaconError, RedisAddress, ask_beacon, resolve
 
 from . import audit
-from .access import DEFAULT_ALLOWED
 from .bridge import commands
 from .bridge.publisher import Counters, Publisher, Unanswered
 from .errors import raise_failed, tango_errors
@@ -95,13 +94,6 @@ class BeaconChannels(Device):
     BLISS axes exposed as attributes, with change, archive and alarm events at the source
     timestamp."""
 
-    AllowedAccessCmd = class_property(
-        dtype=(str,),
-        default_value=list(DEFAULT_ALLOWED),
-        doc="The commands Tango's access control lets read-only clients run (they change "
-        "nothing). Tango's client library reads it from the database: beacon-channels-deploy "
-        "writes it.",
-    )
     RedisUrl = device_property(
         dtype=str,
         default_value="",

@@ -52,14 +52,12 @@ def test_one_look_finds_glob_matches_counts_settings_and_axes_with_a_hash(
     assert findings.settings == {plan.settings[0]: b"OPEN", plan.settings[1]: b"None"}
 
 
-def test_the_first_look_asks_no_subscriber_count_and_settings_only_when_asked(
-    redis_server, unique
-):
+def test_settings_are_read_only_when_asked(redis_server, unique):
     plan = SurveyPlan(followed=(f"{unique}.x",), settings=(SettingSource(f"{unique}.h", "f"),))
     counts: list[dict[str, int]] = []
     looked = survey(redis_server, plan, counts)
     try:
-        findings = looked.look(settings=False, counts=False)
+        findings = looked.look(settings=False)
     finally:
         looked.stop()
-    assert counts == [] and findings.settings is None
+    assert counts == [{f"{unique}.x": 0}] and findings.settings is None

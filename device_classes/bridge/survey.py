@@ -108,17 +108,15 @@ class Survey:
             self._thread.join(timeout=5)
         self._client.close()
 
-    def look(self, settings: bool = True, axes: bool = False, counts: bool = True) -> Findings:
-        """One look at Redis now (see the module docstring); raises redis-py's errors.
-        ``counts``: the followed channels' subscriber counts too."""
+    def look(self, settings: bool = True, axes: bool = False) -> Findings:
+        """One look at Redis now (see the module docstring); raises redis-py's errors."""
         plan = self._plan()
         pipe = self._client.pipeline(transaction=False)
         for pattern in plan.globs:
             pipe.pubsub_channels(pattern)
         for pattern in plan.axis_globs:
             pipe.pubsub_channels(f"axis.{pattern}.*")
-        counts = counts and bool(plan.followed)
-        if counts:
+        if plan.followed:
             pipe.pubsub_numsub(*plan.followed)
         keys: dict[str, list[str]] = {}
         if settings:
@@ -136,7 +134,7 @@ class Survey:
             live = {_text(n).split(".")[1] for n in replies[at]}
             findings.axes[pattern] = sorted(live)
             at += 1
-        if counts:
+        if plan.followed:
             self._subscribers({_text(name): int(count) for name, count in replies[at]})
             at += 1
         if settings:
@@ -171,7 +169,7 @@ class Survey:
             while first or not self._stopped.wait(
                 min(self.discovery_period, self.settings_period)
             ):
-                first_look, first = first, False
+                first = False
                 now = time.monotonic()
                 settings, axes = now >= next_settings, now >= next_axes
                 if settings:
@@ -179,9 +177,7 @@ class Survey:
                 if axes:
                     next_axes = now + AXIS_SCAN_PERIOD
                 try:
-                    # The first look is at start, while every holder is being asked anyway:
-                    # subscriber counts only matter from the next one on.
-                    self._found(self.look(settings, axes, counts=not first_look))
+                    self._found(self.look(settings, axes))
                 except (redis.RedisError, OSError) as exc:
                     log.warning("surveying Redis at %s: %s", self.address, exc)
                 except Exception:  # a bug of ours: say so, and keep surveying
