@@ -80,7 +80,11 @@ def test_gui_opens_the_device_panel_and_a_trend_and_its_commands_open_them_again
                 wait_for(lambda t=title: titles(display).count(t) == 2, 60, f"a second {title}")
             finally:
                 os.killpg(again.pid, signal.SIGTERM)
-                again.wait(timeout=30)
+                try:
+                    again.wait(timeout=30)
+                except subprocess.TimeoutExpired:  # a Qt window busy on a loaded machine
+                    os.killpg(again.pid, signal.SIGKILL)
+                    again.wait(timeout=30)
 
         assert quickstart.stop() == 0, quickstart.output[-3000:]
     wait_for(
