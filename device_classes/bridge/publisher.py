@@ -24,11 +24,18 @@ shows are late (the oldest value of a turn: what it waited, and the turn; a movi
 over turns, above ``BACKED_UP`` seconds) or when showing values takes most of its time (a
 moving average of that share, above ``BUSY``), until both are low again (``CALM``,
 ``BUSY_CALM``): it then takes a turn every ``PACE`` seconds at most and shows each record's
-latest item only; a record with more than ``MAX_BURST`` items waiting shows its latest too.
+latest item only. A turn that finds more than ``MAX_TURN`` values waiting (and more than one
+per record) shows each record's latest too, and so does a record with more than ``MAX_BURST``.
 The others are superseded, counted in ``ValuesCoalesced``, and the latest is always last. A
 moment's stall (the machine busy, a glob's hundred attributes being made, requests such as
 ``AddChannel``, which don't count as showing values) is caught up on, value by value; a flood
-is not shown late, value by value, to clients that can't take it either. Periodic work
+is not shown late, value by value, to clients that can't take it either.
+
+Why a turn's budget, counted in values: a turn's pushes reach each client as one burst, and
+a client takes events at its own pace (a Python client on a busy machine: a few thousand a
+second). Hundreds of pushes in one turn, after the publisher thread was kept off a core for
+a few tens of ms during a flood, were a queue of 100 ms in the client (``bench/flood.py``,
+p99). ``MAX_TURN`` values are a stall of 50 ms at 2,000 values/s, of 250 ms at 400. Periodic work
 (archive periods, criteria changed by clients, counters, State) runs when due, between
 turns.
 
@@ -73,9 +80,11 @@ T = TypeVar("T")
 #: Items of one record taken at once beyond which only the latest is shown: the device is
 #: not keeping up with that channel, and the latest value is what matters.
 MAX_BURST = 100
+#: Values taken in one turn beyond which each record shows its latest (see the docstring).
+MAX_TURN = 100
 TICK = 0.25  # seconds the publisher sleeps at most: periodic work
 BACKED_UP, CALM, PACE = 0.02, 0.008, 0.004  # seconds late; seconds between turns
-BUSY, BUSY_CALM = 0.6, 0.3  # share of the time spent showing values
+BUSY, BUSY_CALM = 0.7, 0.4  # share of the time spent showing values
 CRITERIA_REFRESH = 1.0  # seconds an attribute's criteria are kept before reading them again
 CRITERIA_SWEEP = 20  # quiet attributes whose criteria are read again each second
 COUNTERS_PERIOD = 1.0  # seconds between two events of the counters, at most
@@ -388,7 +397,8 @@ class Publisher:
         now = time.time()
         arrivals = self._arrivals
         by_record: dict[AttributeRecord, list[Item]] = {}  # in the order they came
-        for _ in range(len(arrivals)):
+        taken = len(arrivals)
+        for _ in range(taken):
             record, item, _ = arrivals.popleft()
             items = by_record.get(record)
             if items is None:
@@ -396,6 +406,8 @@ class Publisher:
             else:
                 items.append(item)
         showing = time.monotonic()
+        if taken > max(MAX_TURN, len(by_record)):
+            latest_only = True
         for record, items in by_record.items():
             self._take(record, items, context, now, latest_only)
         showing = time.monotonic() - showing
