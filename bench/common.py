@@ -91,13 +91,15 @@ def bare_device(attributes: int = 0) -> Server:
 
 
 def process_figures(pid: int) -> dict[str, float]:
-    """RSS (MB), threads and open file descriptors of a process."""
+    """RSS (MB), threads, open file descriptors and CPU time (s) of a process."""
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
     fields = dict(line.split(":", 1) for line in status if ":" in line)
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return {
         "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
         "threads": int(fields["Threads"]),
         "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "cpu_s": (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK"),  # utime + stime
     }
 
 

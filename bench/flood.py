@@ -102,6 +102,7 @@ def main() -> None:
         )
         attributes = [device.proxy.AttributeName(n) for n in names]
         client = EventClient(device.access, attributes)
+        cpu_before = process_figures(device.process.pid)["cpu_s"]
         for process in publishers:
             assert process.stdin is not None
             process.stdin.write("go\n")
@@ -133,12 +134,21 @@ def main() -> None:
         p50, p99 = statistics.median(latencies) * 1e3, percentile(latencies, 0.99) * 1e3
         print(f"   latency     p50 {p50:.2f} ms, p99 {p99:.2f} ms")
         good = sum(last[a] == FINAL for a in attributes)
+        cpu = figures["cpu_s"] - cpu_before
         state = device.proxy.state()
+        pushed = device.proxy.EventsPushed
+        coalesced = device.proxy.ValuesCoalesced
+        print(
+            f"   device      {pushed:9d} events pushed, {coalesced} values coalesced "
+            f"(pushed and not delivered: {pushed - delivered}, lost between the device and "
+            "the client)"
+        )
         print(
             f"   final value delivered last on {good}/{len(attributes)} channels; "
             f"{events['errors']} error events {events['reasons'][:2]}; "
             f"device {state}, "
-            f"RSS {figures['rss_mb']:.0f} MB, {figures['threads']} threads"
+            f"RSS {figures['rss_mb']:.0f} MB, {figures['threads']} threads, "
+            f"CPU {cpu:.1f} s during the flood"
         )
         report.figure(section, "values sent", round(sent / elapsed), "values/s")
         report.figure(section, "events delivered", round(delivered / elapsed), "events/s")
@@ -149,6 +159,11 @@ def main() -> None:
             section, "channels whose final value was delivered last", good, f"of {len(attributes)}"
         )
         report.figure(section, "error events", events["errors"], "", target_max=0)
+        report.figure(
+            section, "events pushed and not delivered (lost after the device)",
+            pushed - delivered, "", target_max=0,
+        )
+        report.figure(section, "device CPU during the flood", round(cpu, 1), "s")
         report.figure(section, "device state after the flood", str(state))
         report.figure(section, "device RSS after the flood", round(figures["rss_mb"]), "MB")
         report.figure(section, "device threads after the flood", figures["threads"])
