@@ -24,19 +24,19 @@ shows are late (the oldest value of a turn: what it waited, and the turn; a movi
 over turns, above ``BACKED_UP`` seconds) or when showing values takes most of its time (a
 moving average of that share, above ``BUSY``), until both are low again (``CALM``,
 ``BUSY_CALM``): it then takes a turn every ``PACE`` seconds at most and shows each record's
-latest item only. A turn that finds more than ``MAX_TURN`` values waiting (and more than one
-per record) shows each record's latest too, and so does a record with more than ``MAX_BURST``.
-The others are superseded, counted in ``ValuesCoalesced``, and the latest is always last. A
-moment's stall (the machine busy, a glob's hundred attributes being made, requests such as
-``AddChannel``, which don't count as showing values) is caught up on, value by value; a flood
-is not shown late, value by value, to clients that can't take it either.
+latest item only, and so does a turn that finds more than ``MAX_TURN`` values waiting (and
+more than one per record). The others are superseded, counted in ``ValuesCoalesced``, and the
+latest is always last. A moment's stall (the machine busy, a glob's hundred attributes being
+made, requests such as ``AddChannel``, which don't count as showing values) is caught up on,
+value by value; a flood is not shown late, value by value, to clients that can't take it
+either.
 
 Why a turn's budget, counted in values: a turn's pushes reach each client as one burst, and
 a client takes events at its own pace (a Python client on a busy machine: a few thousand a
 second). Hundreds of pushes in one turn, after the publisher thread was kept off a core for
 a few tens of ms during a flood, were a queue of 100 ms in the client (``bench/flood.py``,
-p99). ``MAX_TURN`` values are a stall of 50 ms at 2,000 values/s, of 250 ms at 400. Periodic work
-(archive periods, criteria changed by clients, counters, State) runs when due, between
+p99). ``MAX_TURN`` values are a stall of 50 ms at 2,000 values/s, of 250 ms at 400. Periodic
+work (archive periods, criteria changed by clients, counters, State) runs when due, between
 turns.
 
 Why one thread that pushes, rather than the reader pushing: a push takes the device monitor
@@ -77,10 +77,8 @@ log = logging.getLogger("BeaconChannels")
 
 T = TypeVar("T")
 
-#: Items of one record taken at once beyond which only the latest is shown: the device is
-#: not keeping up with that channel, and the latest value is what matters.
-MAX_BURST = 100
-#: Values taken in one turn beyond which each record shows its latest (see the docstring).
+#: Values taken in one turn beyond which each record shows its latest (see the docstring):
+#: the device, or its clients, are not keeping up, and the latest value is what matters.
 MAX_TURN = 100
 TICK = 0.25  # seconds the publisher sleeps at most: periodic work
 BACKED_UP, CALM, PACE = 0.02, 0.008, 0.004  # seconds late; seconds between turns
@@ -437,7 +435,7 @@ class Publisher:
             record.waiting = (record.waiting or []) + items
             self._not_made_yet(record)
             return
-        if len(items) > 1 and (latest_only or len(items) > MAX_BURST):
+        if len(items) > 1 and latest_only:
             self.counters.values_coalesced += len(items) - 1
             items = items[-1:]
         if time.monotonic() - record.criteria_read_at >= CRITERIA_REFRESH:
