@@ -176,9 +176,14 @@ def run(
     events = client.ask("report")
     first, end = samples[min(1, len(samples) - 1)][1], process_figures(device.process.pid)
     delivered = sum(events["counts"].values())
+    received, coalesced = device.proxy.ValuesReceived, device.proxy.ValuesCoalesced
     print(
         f"   sent {sent} values, {delivered} events delivered; "
         f"final values lost: {lost} of {len(last)}"
+    )
+    print(
+        f"   device: {received} values received from Redis (the rest were set while Redis was "
+        f"down: only each channel's latest goes out after), {coalesced} coalesced"
     )
     minute = f"{samples[min(1, len(samples) - 1)][0] / 60:.0f}"
     print(
@@ -199,6 +204,8 @@ def run(
                   "yes" if still else "no (or the run was shorter)")
     report.figure(section, "values sent", sent, "values")
     report.figure(section, "events delivered", delivered, "events")
+    report.figure(section, "values received by the device", received, "values")
+    report.figure(section, "values coalesced by the device", coalesced, "values")
     report.figure(section, "final values lost", lost, f"of {len(last)}", target_max=0)
     for key, label, unit, digits in (
         ("rss_mb", "device RSS", "MB", 1),
