@@ -79,7 +79,6 @@ class Criteria:
         ``MultiAttrProp``, as ``Attribute.get_properties()`` gives it)."""
         return _parsed(tuple(str(getattr(config, name)) for name in FIELDS))
 
-
     @property
     def has_alarms(self) -> bool:
         return any(
@@ -118,7 +117,17 @@ FIELDS = (
 def _parsed(texts: tuple[str, ...]) -> Criteria:
     """Criteria from their texts: one object per set of texts (most attributes share the
     defaults), parsed once."""
-    absolute, relative, archive_absolute, archive_relative, period_text = texts[:5]
+    (
+        absolute,
+        relative,
+        archive_absolute,
+        archive_relative,
+        period_text,
+        min_alarm,
+        max_alarm,
+        min_warning,
+        max_warning,
+    ) = texts
     period = _number(period_text)
     return Criteria(
         abs_change=_thresholds(absolute),
@@ -126,10 +135,10 @@ def _parsed(texts: tuple[str, ...]) -> Criteria:
         archive_abs_change=_thresholds(archive_absolute),
         archive_rel_change=_thresholds(archive_relative),
         archive_period=period / 1000 if period and period > 0 else None,
-        min_alarm=_number(texts[5]),
-        max_alarm=_number(texts[6]),
-        min_warning=_number(texts[7]),
-        max_warning=_number(texts[8]),
+        min_alarm=_number(min_alarm),
+        max_alarm=_number(max_alarm),
+        min_warning=_number(min_warning),
+        max_warning=_number(max_warning),
     )
 
 
