@@ -432,7 +432,10 @@ class Publisher:
         if record.removed or record.refused is not None:
             return
         if not record.created:
-            record.waiting = (record.waiting or []) + items
+            if record.waiting is None:
+                record.waiting = items  # made for this turn: the record's from now on
+            else:
+                record.waiting.extend(items)
             self._not_made_yet(record)
             return
         if len(items) > 1 and latest_only:
