@@ -9,9 +9,11 @@
 The database is the one ``TANGO_HOST`` names (or /etc/tangorc). FILE is dsconfig's JSON
 format, or YAML reading as the same document (see ``deploy/config.py``). ``apply`` and ``dump``
 are dsconfig's (``json2tango -w`` and ``tango2json``), after the checks only this project can
-make (``deploy/validate.py``): the diff printed is dsconfig's. Where FILE doesn't set the class
-property ``AllowedAccessCmd`` (the commands that Tango's access control lets read-only clients
-run: ``docs/access-control.md``), ``apply`` sets its default, ``device_classes/access.py``.
+make (``deploy/validate.py``): the diff printed is dsconfig's. A server instance hosts devices of
+two classes, ``BeaconChannels`` and ``BeaconAxis`` (one per BLISS axis). Where FILE doesn't set
+a class's property ``AllowedAccessCmd`` (the commands that Tango's access control lets
+read-only clients run: ``docs/access-control.md``), ``apply`` sets its default,
+``device_classes/access.py``.
 
 Exit codes: 0 done, or nothing to do; 1 error (unreadable file, a device the file describes
 wrongly, database unreachable...), the reason on stderr, one line per problem; 2
