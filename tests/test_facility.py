@@ -33,6 +33,7 @@ from support.redis_server import wait_subscribers
 from support.tango_device import Events
 from tango_channels import Channel
 from tango_channels.transport.address import RedisAddress
+from tango_channels_deploy.cli import CHANGES_PENDING
 from tango_channels_deploy.config import SERVER
 from tango_channels_device.access import DEFAULT_ALLOWED
 from tango_channels_device.bridge.lines import parse_lines
@@ -203,6 +204,77 @@ def test_json2tango_and_apply_make_the_same_database(
     unchanged = deploy(tango_database, str(path), "--json", tool=JSON2TANGO)
     assert json.loads(unchanged.stdout) == {"devices": {}, "classes": {}}, unchanged.stderr
     assert json.loads(deploy(tango_database, "dump", instance).stdout) == config
+
+
+def test_beacon_axis_devices_apply_and_dump_back_the_same(
+    tango_database, redis_server, tmp_path, instance
+):
+    """One instance hosts both classes: the channels device and a motor device per axis,
+    named by the convention (``<beamline>/bliss/<axis>``) or given their ``Axis``. Each class
+    gets its AllowedAccessCmd: BeaconAxis's default is none (no property), Stop and Abort the
+    facility's choice."""
+    config = document(instance, redis_server.url, ["musst_1:last__md5"])
+    config["servers"]["BeaconChannels"][instance]["BeaconAxis"] = {
+        f"{instance}/bliss/roby": {"properties": {"RedisUrl": [redis_server.url]}},
+        f"{instance}/bliss/sample_x": {
+            "properties": {"RedisUrl": [redis_server.url], "Axis": ["robz"]},
+            "attribute_properties": {"Position": {"format": ["%.3f"]}},
+        },
+    }
+    path = tmp_path / "beacon.json"
+    path.write_text(json.dumps(config))
+
+    plan = deploy(tango_database, "apply", str(path), "--dry-run")
+    assert plan.returncode == CHANGES_PENDING, plan.stderr
+    for device in ("beacon/1", "bliss/roby", "bliss/sample_x"):
+        assert (
+            f"+ Device: {instance}/{device}\n  Server: BeaconChannels/{instance}\n" in plan.stdout
+        )
+    applied = deploy(tango_database, "apply", str(path))
+    assert applied.returncode == 0, applied.stderr
+    db = tango.Database(*tango_database.tango_host.split(":"))
+    assert db.get_device_info(f"{instance}/bliss/roby").class_name == "BeaconAxis"
+    assert deploy(tango_database, "apply", str(path)).stdout.strip() == "no changes"
+
+    dumped = json.loads(deploy(tango_database, "dump", instance).stdout)
+    classes = with_class(config)["classes"]
+    classes["BeaconAxis"] = {"properties": {"AllowedAccessCmd": []}}  # the default: none
+    assert dumped == {**config, "classes": classes}
+    dump_file = tmp_path / "dumped.json"
+    dump_file.write_text(json.dumps(dumped))
+    assert deploy(tango_database, "apply", str(dump_file)).stdout.strip() == "no changes"
+
+    # The facility lets read-only clients stop axes; a file without a word on it takes that
+    # back (as for BeaconChannels's class), leaving the other class alone.
+    chosen = {
+        **config,
+        "classes": {"BeaconAxis": {"properties": {"AllowedAccessCmd": ["Stop", "Abort"]}}},
+    }
+    path.write_text(json.dumps(chosen))
+    changed = deploy(tango_database, "apply", str(path))
+    assert changed.returncode == 0 and "+ AllowedAccessCmd" in changed.stdout, changed.stdout
+    assert list(db.get_class_property("BeaconAxis", "AllowedAccessCmd")["AllowedAccessCmd"]) == [
+        "Stop",
+        "Abort",
+    ]
+    assert deploy(tango_database, "apply", str(path)).stdout.strip() == "no changes"
+    path.write_text(json.dumps(config))
+    back = deploy(tango_database, "apply", str(path))
+    assert back.returncode == 0 and "- AllowedAccessCmd" in back.stdout, back.stdout
+    assert not db.get_class_property("BeaconAxis", "AllowedAccessCmd")["AllowedAccessCmd"]
+    assert deploy(tango_database, "apply", str(path)).stdout.strip() == "no changes"
+
+    # Two devices for one axis: refused, nothing written.
+    config["servers"]["BeaconChannels"][instance]["BeaconAxis"][f"{instance}/bliss/y"] = {
+        "properties": {"RedisUrl": [redis_server.url], "Axis": ["roby"]}
+    }
+    path.write_text(json.dumps(config))
+    refused = deploy(tango_database, "apply", str(path))
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == (
+        f"beacon-channels-deploy: error: {path}: {instance}/bliss/y: axis 'roby' is served by "
+        f"{instance}/bliss/roby already\n"
+    )
 
 
 def test_apply_declares_what_read_only_clients_may_run(tango_database, tmp_path, instance):
