@@ -5,6 +5,8 @@
     beacon-channels-deploy starter INSTANCE ... --host HOST [--level N] [--start-ds-path DIR]
     beacon-channels-deploy launcher DIR              a BeaconChannels launcher for StartDsPath
     beacon-channels-deploy systemd-unit [--user U]   the systemd unit template, for this venv
+    beacon-channels-deploy discover BEACON_HOST|REDIS_URL [--dsconfig FILE --beamline NAME]
+                                                     what BLISS publishes there (and a FILE)
 
 The database is the one ``TANGO_HOST`` names (or /etc/tangorc). FILE is dsconfig's JSON
 format, or YAML reading as the same document (see ``deploy/config.py``). ``apply`` and ``dump``
@@ -25,16 +27,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import stat
 import sys
 from pathlib import Path
 
 import tango
+import yaml
 from dsconfig.output import show_actions
 from dsconfig.utils import no_colors
 
-from tango_channels_deploy import database
-from tango_channels_deploy.config import SERVER, ConfigError, load, to_json
+from tango_channels_deploy import database, discover
+from tango_channels_deploy.config import SERVER, YAML_SUFFIXES, ConfigError, load, to_json
 from tango_channels_deploy.validate import problems
 
 log = logging.getLogger("beacon-channels-deploy")
@@ -124,6 +128,44 @@ def systemd_unit(user: str | None) -> int:
     return OK
 
 
+def discover_command(
+    where: str, dsconfig: Path | None, beamline: str | None, timeout: float
+) -> int:
+    """What BLISS publishes on the Redis ``where`` names (a Beacon's host:port or a URL), as
+    tables on stdout; with ``dsconfig``, also a starter deployment file for ``beamline``."""
+    try:
+        address = discover.redis_address(where, timeout)
+    except ValueError as exc:
+        raise RuntimeError(f"{where}: {exc}") from None
+    # The library's logs (connected, closed, retrying) would only repeat what is said here.
+    logging.getLogger("tango_channels").setLevel(logging.ERROR)
+    found = discover.discover(address, timeout)
+    sys.stdout.write(discover.table(found))
+    if dsconfig is None:
+        return OK
+    assert beamline is not None  # main() says so otherwise
+    redis_property = ("RedisUrl", where) if "://" in where else ("BeaconHost", where)
+    document, left_out = discover.starter_document(found, beamline, redis_property)
+    for line in left_out:
+        sys.stderr.write(f"{PROG}: warning: {dsconfig}: left out {line}\n")
+    text = (
+        yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+        if dsconfig.suffix in YAML_SUFFIXES
+        else to_json(document)
+    )
+    dsconfig.write_text(text, encoding="utf-8")
+    log.info("")
+    log.info("wrote %s; check it, then: %s apply %s --dry-run", dsconfig, PROG, dsconfig)
+    return OK
+
+
+def _beamline(text: str) -> str:
+    """A ``--beamline``: a server instance name and a device name's domain."""
+    if not re.fullmatch(r"[-\w]+", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: letters, digits, _ and - only")
+    return text
+
+
 def argument_parser() -> argparse.ArgumentParser:
     """The command line, as ``main`` parses it (the docs' tests parse the commands shown)."""
     parser = argparse.ArgumentParser(
@@ -147,11 +189,28 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", type=Path)
     p = commands.add_parser("systemd-unit", help="print the systemd unit template")
     p.add_argument("--user")
+    p = commands.add_parser("discover", help="list the channels and axes BLISS publishes")
+    p.add_argument("where", metavar="BEACON_HOST|REDIS_URL", help="host:port, or a Redis URL")
+    p.add_argument("--dsconfig", type=Path, metavar="FILE", help="also write a starter FILE")
+    p.add_argument(
+        "--beamline",
+        type=_beamline,
+        help="the FILE's server instance and device domain (id00: id00/bliss/roby)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=3.0,
+        help="seconds for Redis and for the holders' answers (default 3)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = argument_parser().parse_args(argv)
+    parser = argument_parser()
+    options = parser.parse_args(argv)
+    if options.command == "discover" and options.dsconfig and not options.beamline:
+        parser.error("discover --dsconfig needs --beamline")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     if not sys.stdout.isatty():
         no_colors()  # dsconfig colours its diff for terminals only
@@ -164,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
             return starter(options.instances, options.host, options.level, options.start_ds_path)
         if options.command == "launcher":
             return launcher(options.directory)
+        if options.command == "discover":
+            return discover_command(
+                options.where, options.dsconfig, options.beamline, options.timeout
+            )
         return systemd_unit(options.user)
     except (ConfigError, RuntimeError, OSError) as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
