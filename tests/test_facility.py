@@ -2,8 +2,9 @@
 
 Each test that needs a database runs on Debian's DataBaseds (MariaDB) and on pytango-db's
 PyDatabaseds: deploy a version-controlled file with ``beacon-channels-deploy`` (dsconfig
-underneath, so ``json2tango`` and ``tango2json`` agree with it), refuse a file the device could
-not use without writing anything, start ``BeaconChannels <instance>`` by name as a facility
+underneath, so ``json2tango`` and ``tango2json`` agree with it), BeaconAxis devices beside the
+BeaconChannels one, the file ``discover`` writes, refuse a file the device could not use
+without writing anything, start ``BeaconChannels <instance>`` by name as a facility
 would, read and subscribe with DeviceProxy and Taurus, edit a property as Jive does and run
 Init, and run one instance per beamline from one facility file under Tango's Starter. The
 systemd unit needs none.
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 import tango
 import taurus
 import yaml
@@ -275,6 +277,26 @@ def test_beacon_axis_devices_apply_and_dump_back_the_same(
         f"beacon-channels-deploy: error: {path}: {instance}/bliss/y: axis 'roby' is served by "
         f"{instance}/bliss/roby already\n"
     )
+
+
+def test_the_file_discover_writes_applies_and_dumps_back_the_same(
+    tango_database, own_redis, holder, tmp_path, instance
+):
+    """``discover --dsconfig`` on a beamline's Redis (a held channel, an axis known by its
+    settings hash), then the file through ``apply --dry-run``, ``apply`` and ``dump``."""
+    holder("sample:target", 0.5, server=own_redis)
+    redis.Redis.from_url(own_redis.url).hset("axis.roby", mapping={"position": "1.0"})
+    path = tmp_path / "discovered.json"
+    found = deploy(None, "discover", own_redis.url, "--dsconfig", str(path), "--beamline", instance)
+    assert found.returncode == 0, found.stderr
+    assert "sample:target  1          float  float: 0.5" in found.stdout
+
+    plan = deploy(tango_database, "apply", str(path), "--dry-run")
+    assert plan.returncode == CHANGES_PENDING, plan.stderr
+    assert f"+ Device: {instance}/bliss/roby\n" in plan.stdout
+    assert deploy(tango_database, "apply", str(path)).returncode == 0
+    dumped = deploy(tango_database, "dump", instance)
+    assert json.loads(dumped.stdout) == json.loads(path.read_text())
 
 
 def test_apply_declares_what_read_only_clients_may_run(tango_database, tmp_path, instance):
