@@ -17,9 +17,11 @@ a class's property ``AllowedAccessCmd`` (the commands that Tango's access contro
 read-only clients run: ``docs/access-control.md``), ``apply`` sets its default,
 ``device_classes/access.py``.
 
-Exit codes: 0 done, or nothing to do; 1 error (unreadable file, a device the file describes
-wrongly, database unreachable...), the reason on stderr, one line per problem; 2
-``apply --dry-run`` found changes to make (printed as a diff).
+Exit codes (:data:`EXIT_CODES`): 0 done, or nothing to do; 1 error (unreadable file, a device
+the file describes wrongly, database unreachable...), the reason on stderr, one line per
+problem; 2 the command line itself is wrong (argparse's usage error, which every argparse
+program exits with); 3 ``apply --dry-run`` found changes to make (printed as a diff). A
+script can so tell a mistyped command from pending changes. (json2tango says 2 for changes.)
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ from tango_channels_deploy.validate import problems
 
 log = logging.getLogger("beacon-channels-deploy")
 
-OK, ERROR, CHANGES_PENDING = 0, 1, 2
+OK, ERROR, USAGE, CHANGES_PENDING = 0, 1, 2, 3
+EXIT_CODES = {
+    OK: "done, or nothing to do",
+    ERROR: "error (the reason on stderr)",
+    USAGE: "usage error: the command line is wrong (argparse's)",
+    CHANGES_PENDING: "--dry-run found changes",
+}
 PROG = "beacon-channels-deploy"
 UNIT_TEMPLATE = Path(__file__).with_name("systemd") / "beacon-channels@.service"
 TEMPLATE_VENV = "/opt/beacon-channels/.venv"
@@ -171,36 +179,45 @@ def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=__doc__.split("\n")[0],
-        epilog="Exit codes: 0 done or nothing to do, 1 error, 2 dry run found changes.",
+        epilog="Exit codes: "
+        + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items())
+        + ".",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("apply", help="make the Tango database match FILE")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
     p = commands.add_parser("dump", help="the database's BeaconChannels servers, as a FILE")
-    p.add_argument("instances", nargs="*")
-    p.add_argument("-o", "--output", type=Path)
+    p.add_argument("instances", nargs="*", metavar="INSTANCE", help="default: all")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
     p = commands.add_parser("starter", help="mark instances as Starter-controlled")
-    p.add_argument("instances", nargs="+")
+    p.add_argument("instances", nargs="+", metavar="INSTANCE")
     p.add_argument("--host", required=True, help="the Starter's host (short name)")
-    p.add_argument("--level", type=int, default=1, help="startup level (default 1)")
-    p.add_argument("--start-ds-path", type=Path, help="also add this to the Starter's StartDsPath")
+    p.add_argument("--level", type=int, default=1, metavar="N", help="startup level (default 1)")
+    p.add_argument(
+        "--start-ds-path",
+        type=Path,
+        metavar="DIR",
+        help="also add DIR to the Starter's StartDsPath",
+    )
     p = commands.add_parser("launcher", help="write a BeaconChannels launcher into DIR")
-    p.add_argument("directory", type=Path)
+    p.add_argument("directory", type=Path, metavar="DIR")
     p = commands.add_parser("systemd-unit", help="print the systemd unit template")
-    p.add_argument("--user")
+    p.add_argument("--user", help="the account the server runs as (default tango)")
     p = commands.add_parser("discover", help="list the channels and axes BLISS publishes")
     p.add_argument("where", metavar="BEACON_HOST|REDIS_URL", help="host:port, or a Redis URL")
     p.add_argument("--dsconfig", type=Path, metavar="FILE", help="also write a starter FILE")
     p.add_argument(
         "--beamline",
         type=_beamline,
+        metavar="NAME",
         help="the FILE's server instance and device domain (id00: id00/bliss/roby)",
     )
     p.add_argument(
         "--timeout",
         type=float,
         default=3.0,
+        metavar="SECONDS",
         help="seconds for Redis and for the holders' answers (default 3)",
     )
     return parser

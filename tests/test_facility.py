@@ -128,10 +128,11 @@ def test_apply_is_idempotent_and_dump_gives_the_file_back(
     path.write_text(json.dumps(config))
 
     plan = deploy(tango_database, "apply", str(path), "--dry-run")
-    assert plan.returncode == 2, plan.stderr
+    assert plan.returncode == CHANGES_PENDING, plan.stderr
     assert f"+ Device: {instance}/beacon/1\n  Server: BeaconChannels/{instance}\n" in plan.stdout
     assert plan.stdout.rstrip().endswith("dry run: nothing written")
-    assert deploy(tango_database, "apply", str(path), "--dry-run").returncode == 2  # no write
+    dry_again = deploy(tango_database, "apply", str(path), "--dry-run")
+    assert dry_again.returncode == CHANGES_PENDING  # nothing written
 
     first = deploy(tango_database, "apply", str(path))
     assert first.returncode == 0, first.stderr
@@ -435,7 +436,8 @@ def test_a_deployed_server_runs_by_name_and_follows_edits(
         # polling set from Jive, which is Tango's (dsconfig's protected properties).
         db.put_device_property(f"{instance}/beacon/1", {"polled_attr": ["state", "3000"]})
         plan = deploy(tango_database, "apply", str(path), "--dry-run")
-        assert plan.returncode == 2 and f"- {instance}.roby.velocity" in plan.stdout
+        assert plan.returncode == CHANGES_PENDING
+        assert f"- {instance}.roby.velocity" in plan.stdout
         assert "polled_attr" not in plan.stdout
     finally:
         server.terminate()
