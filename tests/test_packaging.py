@@ -76,6 +76,12 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     # This machine sets PYTHONDONTWRITEBYTECODE, which makes setuptools warn that it does not
     # byte-compile: a fact of the environment, not of the package.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # The copy is the checkout's work tree, to git: the build records its commit as a build
+    # from the checkout does (setup.py).
+    git_dir = subprocess.run(
+        ["git", "rev-parse", "--absolute-git-dir"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    env.update(GIT_DIR=git_dir, GIT_WORK_TREE=str(source))
     built = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
         env=env,
@@ -158,6 +164,29 @@ def test_the_library_alone_takes_part_in_channels_without_tango(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_wheel_says_which_commit_it_was_built_from(dists, library_venv, tmp_path):
+    """Two wheels of one version tell their code apart (device_classes/build_info.py)."""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with zipfile.ZipFile(dists.wheel) as archive:
+        record = archive.read("tango_channels_device/build_commit.txt").decode()
+    assert record.split()[0] == head
+    said = subprocess.run(
+        [
+            str(library_venv),
+            "-c",
+            "from tango_channels_device.build_info import version_info; print(version_info())",
+        ],
+        cwd=tmp_path,  # not the repository
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    dirty = ", dirty" if record.split()[1:] == ["dirty"] else ""
+    assert said == f"{tango_channels.__version__} (built from {head[:12]}{dirty})"
 
 
 @pytest.mark.parametrize("script", ["BeaconChannels", "beacon-channels-deploy"])
