@@ -156,6 +156,12 @@ def discover_command(
     document, left_out = discover.starter_document(found, beamline, redis_property)
     for line in left_out:
         sys.stderr.write(f"{PROG}: warning: {dsconfig}: left out {line}\n")
+    if address.password:
+        sys.stderr.write(
+            f"{PROG}: warning: {dsconfig}: RedisUrl holds Redis's password, which every "
+            "client of the Tango database can read; consider REDIS_URL in the server's "
+            "environment instead (docs/deployment.md#systemd)\n"
+        )
     text = (
         yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
         if dsconfig.suffix in YAML_SUFFIXES

@@ -25,6 +25,7 @@ from tango_channels.wire.decode import DecodeError, decode
 from tango_channels.wire.encode import encode_reply, encode_value
 from tango_channels.wire.messages import Query, Reply
 from tango_channels.wire.opaque import opaque_class
+from tango_channels_deploy import discover
 from tango_channels_deploy.cli import ERROR, OK, main
 from tango_channels_deploy.config import load
 from tango_channels_deploy.discover import (
@@ -335,3 +336,21 @@ def test_the_table_shows_names_from_the_wire_without_their_control_characters():
         "",
         "No axis: no axis.<name> settings hash, no axis.<name>.* channel.",
     ]
+
+
+def test_a_file_with_redis_s_password_says_where_it_ends_up(tmp_path, monkeypatch, capsys):
+    """The password goes in the file as given, and on into the Tango database, where every
+    client reads it: the command says so."""
+    monkeypatch.setattr(discover, "discover", lambda address, timeout: Discovery(address, (), ()))
+    path = tmp_path / "f.json"
+    where = "redis://:secret@redis-host:6379/0"
+    assert main(["discover", where, "--dsconfig", str(path), "--beamline", "id00"]) == OK
+    out, err = capsys.readouterr()
+    assert "secret" not in out  # the table names the server without it
+    assert err == (
+        f"beacon-channels-deploy: warning: {path}: RedisUrl holds Redis's password, which "
+        "every client of the Tango database can read; consider REDIS_URL in the server's "
+        "environment instead (docs/deployment.md#systemd)\n"
+    )
+    properties = load(path)["servers"]["BeaconChannels"]["id00"]["BeaconChannels"]
+    assert properties["id00/beacon/channels"]["properties"]["RedisUrl"] == [where]
