@@ -1,10 +1,13 @@
 """The deployment file: MAX IV's dsconfig JSON format, or YAML that reads as the same document.
 
-    {"servers": {"BeaconChannels": {"<instance>": {"BeaconChannels": {"<device>": {
-        "properties": {"RedisUrl": ["redis://..."], "Channels": ["axis.roby.position", ...]},
-        "attribute_properties": {"axis_roby_position": {"unit": ["mm"], "abs_change": ["0.01"]}}
-    }}}}},
-     "classes": {"BeaconChannels": {"properties": {"AllowedAccessCmd": ["AttributeName", ...]}}}}
+    {"servers": {"BeaconChannels": {"<instance>": {
+        "BeaconChannels": {"<device>": {
+            "properties": {"RedisUrl": ["redis://..."], "Channels": ["axis.roby.position", ...]},
+            "attribute_properties": {"axis_roby_position": {"unit": ["mm"]}}}},
+        "BeaconAxis": {"<beamline>/bliss/<axis>": {"properties": {"RedisUrl": ["redis://..."]}}}
+    }}},
+     "classes": {"BeaconChannels": {"properties": {"AllowedAccessCmd": ["AttributeName", ...]}},
+                 "BeaconAxis": {"properties": {"AllowedAccessCmd": []}}}}
 
 The file is checked against dsconfig's own JSON schema, so that any file this tool takes,
 ``json2tango`` takes too and reads the same way (property values are lists of strings, as
@@ -12,14 +15,16 @@ Tango stores them; ``tango_host`` and the ``_`` metadata keys of ``tango2json`` 
 The YAML form is only a front: it is loaded into the same document and checked the same way.
 
 What the file means is json2tango's: each server instance it names is described completely
-(devices it doesn't list are removed from that instance; see ``docs/deployment.md``). Other
-servers, other classes and the ``devices`` section are refused: this tool deploys
-BeaconChannels, and leaves everything else to ``json2tango``.
+(devices it doesn't list are removed from that instance; see ``docs/deployment.md``). The
+server is ``BeaconChannels``; its device classes (:data:`CLASSES`) are ``BeaconChannels`` and
+``BeaconAxis`` (one device per BLISS axis). Other servers, other classes and the ``devices``
+section are refused: this tool deploys the BeaconChannels server, and leaves everything else
+to ``json2tango``.
 
 The one thing this tool adds to json2tango's meaning: the class property ``AllowedAccessCmd``
 (the commands Tango's access control lets read-only clients run, see
-``device_classes/access.py``) is :data:`~tango_channels_device.access.DEFAULT_ALLOWED` where
-the file doesn't set it (:func:`with_default_access`), so that every deployment declares it.
+``device_classes/access.py``) is its class's default where the file doesn't set it, for each
+class the file names (:func:`with_default_access`), so that every deployment declares it.
 """
 
 from __future__ import annotations
@@ -28,18 +33,22 @@ import json
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 import yaml
 from dsconfig.formatting import SCHEMA_FILENAME
 
-from tango_channels_device.access import CLASS_PROPERTY, DEFAULT_ALLOWED
+from tango_channels_device.access import BY_CLASS, CLASS_PROPERTY
 
 __all__ = [
+    "AXIS_CLASS",
+    "CLASSES",
     "SERVER",
     "ConfigError",
+    "Device",
     "class_entry",
+    "classes_named",
     "devices",
     "load",
     "parse",
@@ -47,7 +56,9 @@ __all__ = [
     "with_default_access",
 ]
 
-SERVER = "BeaconChannels"
+SERVER = "BeaconChannels"  # the server (executable), and its first device class
+AXIS_CLASS = "BeaconAxis"
+CLASSES = (SERVER, AXIS_CLASS)  # the device classes the server hosts
 YAML_SUFFIXES = (".yaml", ".yml")
 IGNORED_KEYS = ("tango_host",)  # written by tango2json, checked only by ``json2tango -t``
 
@@ -92,46 +103,75 @@ def parse(data: Any) -> dict[str, Any]:
         raise ConfigError("devices: not deployed by this tool (json2tango does)")
     if "servers" not in data and "classes" not in data:
         raise ConfigError("the file has no 'servers' (nor 'classes')")
+    known = " or ".join(repr(c) for c in CLASSES)
     for cls in data.get("classes", {}):
-        if cls != SERVER:
-            raise ConfigError(f"classes: {cls!r} is not {SERVER!r} (json2tango deploys others)")
+        if cls not in CLASSES:
+            raise ConfigError(f"classes: {cls!r} is not {known} (json2tango deploys others)")
     for server, by_instance in data.get("servers", {}).items():
         if server != SERVER:
             raise ConfigError(f"servers: {server!r} is not {SERVER!r}")
         for instance, by_class in by_instance.items():
             for cls in by_class:
-                if cls != SERVER:
+                if cls not in CLASSES:
                     where = f"servers.{server}.{instance}"
-                    raise ConfigError(f"{where}: class {cls!r} is not {SERVER!r}")
+                    raise ConfigError(f"{where}: class {cls!r} is not {known}")
     return data
 
 
-def devices(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each ``(device name, its entry)`` of a checked document."""
-    for by_class in document.get("servers", {}).get(SERVER, {}).values():
-        for by_device in by_class.values():
-            yield from by_device.items()
+class Device(NamedTuple):
+    """One device of a deployment document: where it is declared, and its entry."""
+
+    instance: str
+    device_class: str
+    name: str
+    entry: dict[str, Any]
 
 
-def class_entry(document: dict[str, Any]) -> dict[str, Any]:
-    """The ``classes.BeaconChannels`` entry of a checked document (``{}`` if it has none)."""
-    entry: dict[str, Any] = document.get("classes", {}).get(SERVER, {})
+def devices(document: dict[str, Any]) -> Iterator[Device]:
+    """Each device of a checked document, in the file's order."""
+    for instance, by_class in document.get("servers", {}).get(SERVER, {}).items():
+        for device_class, by_device in by_class.items():
+            for name, entry in by_device.items():
+                yield Device(instance, device_class, name, entry)
+
+
+def class_entry(document: dict[str, Any], device_class: str = SERVER) -> dict[str, Any]:
+    """The ``classes.<device_class>`` entry of a checked document (``{}`` if it has none)."""
+    entry: dict[str, Any] = document.get("classes", {}).get(device_class, {})
     return entry
 
 
-def with_default_access(document: dict[str, Any]) -> dict[str, Any]:
-    """``document`` with ``AllowedAccessCmd`` set to the default where it doesn't set it.
+def classes_named(document: dict[str, Any]) -> list[str]:
+    """The device classes a checked document names: those it has devices of, or a ``classes``
+    entry for (in :data:`CLASSES`' order)."""
+    named = {device.device_class for device in devices(document)}
+    named |= set(document.get("classes", {}))
+    return [device_class for device_class in CLASSES if device_class in named]
 
-    The class's other properties are the file's, when it gives the class ``properties``; when
+
+def with_default_access(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with each class it names given its default ``AllowedAccessCmd`` (see
+    ``device_classes/access.py``) where it doesn't set it.
+
+    A class's other properties are the file's, when it gives the class ``properties``; when
     it doesn't, the database's other class properties are left as they are (the caller drops
-    dsconfig's calls that would remove them, see ``database.apply``).
+    dsconfig's calls that would remove them, see ``database.apply``). A default that is empty
+    (BeaconAxis's: no command) is ``[]``, which dsconfig writes by removing the property.
+    A class the file doesn't name is left alone.
     """
-    entry = class_entry(document)
-    properties = entry.get("properties", {})
-    if CLASS_PROPERTY in properties:
+    classes = dict(document.get("classes", {}))
+    for device_class in classes_named(document):
+        entry = classes.get(device_class, {})
+        properties = entry.get("properties", {})
+        if CLASS_PROPERTY not in properties:
+            default = list(BY_CLASS[device_class].default)
+            classes[device_class] = {
+                **entry,
+                "properties": {**properties, CLASS_PROPERTY: default},
+            }
+    if classes == document.get("classes", {}):
         return document
-    entry = {**entry, "properties": {**properties, CLASS_PROPERTY: list(DEFAULT_ALLOWED)}}
-    return {**document, "classes": {**document.get("classes", {}), SERVER: entry}}
+    return {**document, "classes": classes}
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The console scripts ``BeaconChannels`` and ``beacon-channels-deploy``.
 
-Both need the ``device`` extra (PyTango, dsconfig, PyYAML). ``pip install tango-channels``
-installs the library alone, and still declares both scripts: each checks first that the
+Both need the ``device`` extra (PyTango, dsconfig, PyYAML). tango-channels installed without
+an extra (from a checkout or a wheel: it is on no package index) is the library alone, and
+still declares both scripts: each checks first that the
 extra's packages are there, and if not says what to install, instead of a traceback
 ending in ``No module named 'tango'``.
 """
@@ -13,7 +14,10 @@ import sys
 
 __all__ = ["beacon_channels", "beacon_channels_deploy"]
 
-INSTALL = "pip install 'tango-channels[device]'"
+INSTALL = (
+    "install tango-channels[device], from a checkout (pip install "
+    "'/path/to/tango-channels[device]') or from wheels (docs/deployment.md#install)"
+)
 
 # What each script imports from the device extra: import name -> distribution.
 SERVER_NEEDS = {"tango": "pytango"}

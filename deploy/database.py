@@ -9,9 +9,9 @@ nothing. Works with any Tango database server that answers ``DbMySqlSelect``: Da
 MySQL/MariaDB, pytango-db.
 
 One difference from json2tango, on purpose: the class property ``AllowedAccessCmd`` is written
-with its default where the file doesn't set it (``config.with_default_access``), and a dump
-always sets it (``[]``, "none", where the database has none), so that a dump re-applied
-changes nothing.
+with its class's default where the file doesn't set it (``config.with_default_access``), and a
+dump always sets it for each class it holds devices of (``[]``, "none", where the database has
+none), so that a dump re-applied changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,13 @@ from dsconfig.dump import get_db_data
 from dsconfig.json2tango import apply_config, prepare_config
 from dsconfig.tangodb import get_classes_properties, summarise_calls
 
-from tango_channels_deploy.config import SERVER, class_entry, with_default_access
+from tango_channels_deploy.config import (
+    CLASSES,
+    SERVER,
+    class_entry,
+    classes_named,
+    with_default_access,
+)
 from tango_channels_device.access import CLASS_PROPERTY
 
 __all__ = ["Plan", "apply", "dump"]
@@ -52,28 +58,31 @@ def _no_alias(call: DbCall) -> bool:
     return method == "delete_device_alias" and not args[0]
 
 
-def _removes_class_property(call: DbCall) -> bool:
-    method, args, _ = call
-    return method == "delete_class_property" and args[0] == SERVER
+def _kept(call: DbCall, says_nothing: set[str]) -> DbCall | None:
+    """``call``, or what of it remains once it removes no class property but
+    ``AllowedAccessCmd`` of a class in ``says_nothing`` (None: nothing)."""
+    method, args, kwargs = call
+    if method != "delete_class_property" or args[0] not in says_nothing:
+        return call
+    removed = {name: value for name, value in args[1].items() if name == CLASS_PROPERTY}
+    return (method, (args[0], removed, *args[2:]), kwargs) if removed else None
 
 
 def apply(db: tango.Database, document: dict[str, Any], write: bool) -> Plan:
     """The calls that make ``db`` match ``document``; made too if ``write``.
 
-    A file that gives the class no ``properties`` says nothing of them: only
+    A file that gives a class it names no ``properties`` says nothing of them: only
     ``AllowedAccessCmd`` (its default) is written, and the class's other properties stay.
     """
-    says_nothing = "properties" not in class_entry(document)
+    says_nothing = {
+        device_class
+        for device_class in classes_named(document)
+        if "properties" not in class_entry(document, device_class)
+    }
     config = prepare_config(with_default_access(document))
     _, original, calls, *_ = apply_config(config, db, write=False)
-    plan = Plan(
-        original,
-        [
-            call
-            for call in calls
-            if not _no_alias(call) and not (says_nothing and _removes_class_property(call))
-        ],
-    )
+    kept = (_kept(call, says_nothing) for call in calls if not _no_alias(call))
+    plan = Plan(original, [call for call in kept if call is not None])
     if write:
         for method, args, kwargs in plan.calls:  # what json2tango -w does with them
             getattr(db, method)(*args, **kwargs)
@@ -81,7 +90,8 @@ def apply(db: tango.Database, document: dict[str, Any], write: bool) -> Plan:
 
 
 def dump(db: tango.Database, instances: list[str]) -> dict[str, Any]:
-    """The BeaconChannels servers of ``db`` (all, or the instances named), as a document.
+    """The BeaconChannels servers of ``db`` (all, or the instances named), as a document,
+    with the ``classes`` entry of each device class they hold devices of.
 
     Without ``tango_host``, which tango2json adds: the same file then deploys a test database
     and the production one alike.
@@ -96,12 +106,15 @@ def dump(db: tango.Database, instances: list[str]) -> dict[str, Any]:
             raise RuntimeError(f"no {SERVER} instance {', '.join(sorted(missing))} in the database")
     if not found:
         return {"servers": {}}
-    return {"servers": {SERVER: found}, "classes": {SERVER: _class_data(db)}}
+    held = {cls for by_class in found.values() for cls in by_class}
+    classes = {cls: _class_data(db, cls) for cls in CLASSES if cls in held}
+    return {"servers": {SERVER: found}, "classes": classes}
 
 
-def _class_data(db: tango.Database) -> dict[str, Any]:
+def _class_data(db: tango.Database, device_class: str) -> dict[str, Any]:
     """The class's entry, as ``tango2json -c`` writes it, with ``AllowedAccessCmd`` always
     (``[]`` if the database has none: that file, applied, then changes nothing)."""
-    entry: dict[str, Any] = get_classes_properties(db, clss=SERVER).to_dict().get(SERVER, {})
+    data = get_classes_properties(db, clss=device_class).to_dict()
+    entry: dict[str, Any] = data.get(device_class, {})
     entry.setdefault("properties", {}).setdefault(CLASS_PROPERTY, [])
     return entry

@@ -19,7 +19,7 @@ concurrency model (one reader per Redis connection, threads or gevent) is descri
 no monkey-patching until a channel or bus is created.
 """
 
-__version__ = "0.1.0"  # the project's version: pyproject.toml reads it from here
+__version__ = "0.2.0"  # the project's version: pyproject.toml reads it from here
 
 from .bus import Bus, BusStats, ConnectionState
 from .channel import DEFAULT_TIMEOUT, Cache, Channel, EventChannel, bus_for, clear_cache

@@ -46,7 +46,13 @@ GOOD = {
         (
             "classes.json",
             b'{"classes": {"Starter": {}}}',
-            "classes: 'Starter' is not 'BeaconChannels' (json2tango deploys others)",
+            "classes: 'Starter' is not 'BeaconChannels' or 'BeaconAxis' (json2tango deploys "
+            "others)",
+        ),
+        (
+            "class.json",
+            b'{"servers": {"BeaconChannels": {"id00": {"Motor": {"id00/bliss/roby": {}}}}}}',
+            "servers.BeaconChannels.id00: class 'Motor' is not 'BeaconChannels' or 'BeaconAxis'",
         ),
     ],
 )

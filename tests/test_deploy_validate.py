@@ -26,11 +26,13 @@ from tango_channels_deploy.validate import (
     problems,
 )
 from tango_channels_device.access import (
+    AXIS_RULES,
     DEFAULT_ALLOWED,
     FACILITY_CHOICE,
     NEVER_ALLOWED,
     never_allowed,
 )
+from tango_channels_device.beacon_axis import BeaconAxis
 from tango_channels_device.bridge.lines import parse_lines
 
 DEVICE = "id00/beacon/1"
@@ -274,3 +276,231 @@ def test_the_files_of_the_access_control_page_pass_the_checks():
     assert files
     for text in files:
         assert problems(parse(json.loads(text))) == []
+
+
+# ------------------------------------------------------------------ BeaconAxis devices
+AXIS = "id00/bliss/roby"
+AXIS_CLASS = "class BeaconAxis"
+
+
+def axes_document(
+    devices: dict[str, dict], instance: str = "id00", allowed: list | None = None
+) -> dict:
+    """BeaconAxis devices (name -> properties) of one instance."""
+    by_device = {name: {"properties": properties} for name, properties in devices.items()}
+    config: dict = {"servers": {"BeaconChannels": {instance: {"BeaconAxis": by_device}}}}
+    if allowed is not None:
+        config["classes"] = {"BeaconAxis": {"properties": {"AllowedAccessCmd": allowed}}}
+    return config
+
+
+@pytest.mark.parametrize(
+    ("properties", "said"),
+    [
+        pytest.param(
+            {"Axes": ["roby"]},
+            "Axes is not a BeaconAxis property; did you mean Axis?",
+            id="a BeaconChannels property",
+        ),
+        pytest.param(
+            {"RedisURL": ["redis://redis-host:6379/0"]},
+            "RedisURL is not a BeaconAxis property; did you mean RedisUrl?",
+            id="property in the wrong case",
+        ),
+        pytest.param(
+            {"Axis": ["roby", "robz"]},
+            "Axis: takes one value, the file gives 2",
+            id="two axes",
+        ),
+        pytest.param(
+            {"Axis": ["axis.roby"]},
+            "Axis: 'axis.roby' is not a BLISS axis name: it has a '.' (channels are "
+            "axis.<name>.<setting>)",
+            id="a channel name",
+        ),
+        pytest.param(
+            {"Axis": ["rob*"]},
+            "Axis: 'rob*' is not a BLISS axis name: it has a '*' (a glob character)",
+            id="a glob",
+        ),
+        pytest.param(
+            {"Axis": ["sample x"]},
+            "Axis: 'sample x' is not a BLISS axis name: it has a space",
+            id="a space",
+        ),
+        pytest.param(
+            {"Axis": ["m1/roby"]},
+            "Axis: 'm1/roby' is not a BLISS axis name: it has a '/' (it separates the "
+            "members of a Tango device name)",
+            id="a slash",
+        ),
+        pytest.param(
+            {"Axis": ["roby:initialized"]},
+            "Axis: 'roby:initialized' is not a BLISS axis name: it has a ':' (BLISS caches "
+            "are <name>:<key>)",
+            id="a cache name",
+        ),
+        pytest.param(
+            {"Axis": ["2theta"]},
+            "Axis: '2theta' is not a BLISS axis name: it starts with a digit (BLISS: names "
+            "start with a letter or _)",
+            id="starts with a digit",
+        ),
+        pytest.param(
+            {"Axis": ["$roby"]},
+            "Axis: '$roby' is not a BLISS axis name: '$' starts a reference to another "
+            "object in BLISS's configuration",
+            id="a BLISS reference",
+        ),
+        pytest.param(
+            {"BeaconHost": ["beacon-host"]},
+            "BeaconHost: 'beacon-host' is not host:port",
+            id="bad BeaconHost",
+        ),
+    ],
+)
+def test_each_problem_of_a_beacon_axis_device_is_one_line(apply, properties, said):
+    code, out, lines = apply(axes_document({AXIS: properties}), where=AXIS)
+    assert (code, out, lines) == (ERROR, "", [said])
+
+
+@pytest.mark.parametrize(
+    ("device", "why"),
+    [
+        ("id00/bliss/rob.y", "it has a '.' (channels are axis.<name>.<setting>)"),
+        ("id00/bliss/2theta", "it starts with a digit (BLISS: names start with a letter or _)"),
+    ],
+)
+def test_a_device_name_that_names_no_axis_needs_the_axis_property(apply, device, why):
+    """The schema takes these names (Tango does); without ``Axis`` the device would serve an
+    axis BLISS can't have. With ``Axis``, the name is free."""
+    code, _, lines = apply(axes_document({device: {}}), where=device)
+    member = device.rpartition("/")[2]
+    assert (code, lines) == (
+        ERROR,
+        [
+            f"no Axis property, and the last member of its name, {member!r}, is not a BLISS "
+            f"axis name: {why}; give the axis in the Axis property"
+        ],
+    )
+    assert problems(axes_document({device: {"Axis": ["roby"]}})) == []
+
+
+def test_two_devices_for_one_axis_are_refused_across_the_file():
+    """Whether the axis is given by ``Axis`` or by the device's name, in one instance or two
+    (on one Beacon): the second device is named, with the first."""
+    beacon = {"BeaconHost": ["id00-beacon:25000"]}
+    config = axes_document({AXIS: beacon, "id00/bliss/sample_y": {**beacon, "Axis": ["roby"]}})
+    other = axes_document({"id00/motors/roby": {"BeaconHost": ["ID00-Beacon:25000"]}}, "id00b")
+    config["servers"]["BeaconChannels"]["id00b"] = other["servers"]["BeaconChannels"]["id00b"]
+    assert problems(config) == [
+        "id00/bliss/sample_y: axis 'roby' is served by id00/bliss/roby already",
+        "id00/motors/roby: axis 'roby' (the last member of its name) is served by "
+        "id00/bliss/roby already",
+    ]
+    # Without RedisUrl nor BeaconHost, devices of one instance read one environment.
+    same_environment = axes_document({AXIS: {}, "id00/bliss/y": {"Axis": ["roby"]}})
+    assert problems(same_environment) == [
+        "id00/bliss/y: axis 'roby' is served by id00/bliss/roby already"
+    ]
+    # A URL is compared as an address: the same Redis, spelt two ways.
+    by_url = axes_document(
+        {
+            AXIS: {"RedisUrl": ["redis://redis-host/0"]},
+            "id00/bliss/y": {"RedisUrl": ["redis://redis-host:6379"], "Axis": ["roby"]},
+        }
+    )
+    assert problems(by_url) == ["id00/bliss/y: axis 'roby' is served by id00/bliss/roby already"]
+
+
+def test_one_axis_name_on_two_beamlines_is_two_axes():
+    """``roby`` of one beamline's Beacon is another axis than ``roby`` of another's; so are
+    axes of two instances that find Redis through their own environment (systemd's per
+    instance file)."""
+    config = axes_document({AXIS: {"BeaconHost": ["id00-beacon:25000"]}})
+    config["servers"]["BeaconChannels"]["id01"] = {
+        "BeaconAxis": {"id01/bliss/roby": {"properties": {"BeaconHost": ["id01-beacon:25000"]}}}
+    }
+    assert problems(config) == []
+    by_environment = axes_document({AXIS: {}})
+    by_environment["servers"]["BeaconChannels"]["id01"] = {"BeaconAxis": {"id01/bliss/roby": {}}}
+    assert problems(by_environment) == []
+
+
+def test_the_class_s_beacon_is_the_default_of_its_devices():
+    """A ``BeaconHost`` of the class counts for devices that set none (Tango gives a class
+    property to the device property of the same name): two instances' ``roby`` are then one
+    axis. (Whether the class declares that class property is checked apart.)"""
+    config = axes_document({AXIS: {}})
+    config["servers"]["BeaconChannels"]["id00b"] = {"BeaconAxis": {"id00b/bliss/roby": {}}}
+    assert problems(config) == []  # two instances: two environments
+    config["classes"] = {"BeaconAxis": {"properties": {"BeaconHost": ["beacon:25000"]}}}
+    assert (
+        "id00b/bliss/roby: axis 'roby' (the last member of its name) is served by "
+        "id00/bliss/roby already"
+    ) in problems(config)
+
+
+def test_a_beacon_axis_device_with_what_the_device_and_tango_read_passes():
+    """Every property of the class (whatever it gains), Tango's own and internal ones, and a
+    file with both classes in one instance."""
+    properties = {name: ["x"] for name in class_properties(BeaconAxis)}
+    properties.update(Axis=["roby"], RedisUrl=["unix:///run/redis.sock"], BeaconHost=[""])
+    properties.update({name: ["1"] for name in TANGO_DEVICE_PROPERTIES}, __SubDevices=["x/y/z"])
+    config = document({"Channels": ["axis.roby.position"]})
+    config["servers"]["BeaconChannels"]["id00"]["BeaconAxis"] = {
+        AXIS: {"properties": properties, "attribute_properties": {"Position": {"unit": ["mm"]}}},
+        "id00/bliss/robz": {},
+    }
+    assert problems(config) == []
+
+
+def test_beacon_axis_read_only_clients_run_nothing_by_default():
+    """A read-only client reads and subscribes; Stop and Abort are the facility's choice;
+    Init never (it would make the device ask BLISS for the axis's channels again)."""
+    assert AXIS_RULES.default == ()
+    assert set(AXIS_RULES.facility_choice) == {"Stop", "Abort"}
+    defaulted = with_default_access(axes_document({AXIS: {}}))
+    assert defaulted["classes"] == {"BeaconAxis": {"properties": {"AllowedAccessCmd": []}}}
+    both = document({"Channels": ["a.b"]})
+    both["servers"]["BeaconChannels"]["id00"]["BeaconAxis"] = {AXIS: {}}
+    assert with_default_access(both)["classes"] == {
+        "BeaconChannels": {"properties": {"AllowedAccessCmd": list(DEFAULT_ALLOWED)}},
+        "BeaconAxis": {"properties": {"AllowedAccessCmd": []}},
+    }
+    assert problems(axes_document({AXIS: {}}, allowed=["Stop", "Abort"])) == []
+
+
+@pytest.mark.parametrize(
+    ("allowed", "said"),
+    [
+        pytest.param(
+            ["Init"],
+            f"AllowedAccessCmd: {never_allowed('Init', 'BeaconAxis')}",
+            id="Init, never",
+        ),
+        pytest.param(
+            ["Stopp"],
+            "AllowedAccessCmd: Stopp is not a BeaconAxis command; did you mean Stop?",
+            id="misspelt",
+        ),
+        pytest.param(
+            ["StopAxes"],
+            "AllowedAccessCmd: StopAxes is not a BeaconAxis command; did you mean Stop?",
+            id="BeaconChannels's command",
+        ),
+    ],
+)
+def test_beacon_axis_allowed_access_cmd_names_its_own_commands(apply, allowed, said):
+    code, out, lines = apply(axes_document({AXIS: {}}, allowed=allowed), where=AXIS_CLASS)
+    assert (code, out, lines) == (ERROR, "", [said])
+    assert never_allowed("init", "BeaconAxis").startswith("Init is never allowed to read-only")
+
+
+def test_every_command_of_beacon_axis_is_classified_for_read_only_clients():
+    """As for BeaconChannels: a command added to BeaconAxis fails this test until
+    ``device_classes/access.py`` says whether read-only clients may run it. (The rules name
+    Stop and Abort before the class declares them.)"""
+    commands = set(class_commands(BeaconAxis)) - {"State", "Status"}
+    assert commands <= AXIS_RULES.classified
+    assert not set(AXIS_RULES.default) & (set(AXIS_RULES.never) | set(AXIS_RULES.facility_choice))

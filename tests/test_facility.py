@@ -2,8 +2,9 @@
 
 Each test that needs a database runs on Debian's DataBaseds (MariaDB) and on pytango-db's
 PyDatabaseds: deploy a version-controlled file with ``beacon-channels-deploy`` (dsconfig
-underneath, so ``json2tango`` and ``tango2json`` agree with it), refuse a file the device could
-not use without writing anything, start ``BeaconChannels <instance>`` by name as a facility
+underneath, so ``json2tango`` and ``tango2json`` agree with it), BeaconAxis devices beside the
+BeaconChannels one, the file ``discover`` writes, refuse a file the device could not use
+without writing anything, start ``BeaconChannels <instance>`` by name as a facility
 would, read and subscribe with DeviceProxy and Taurus, edit a property as Jive does and run
 Init, and run one instance per beamline from one facility file under Tango's Starter. The
 systemd unit needs none.
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 import tango
 import taurus
 import yaml
@@ -33,6 +35,7 @@ from support.redis_server import wait_subscribers
 from support.tango_device import Events
 from tango_channels import Channel
 from tango_channels.transport.address import RedisAddress
+from tango_channels_deploy.cli import CHANGES_PENDING
 from tango_channels_deploy.config import SERVER
 from tango_channels_device.access import DEFAULT_ALLOWED
 from tango_channels_device.bridge.lines import parse_lines
@@ -125,10 +128,11 @@ def test_apply_is_idempotent_and_dump_gives_the_file_back(
     path.write_text(json.dumps(config))
 
     plan = deploy(tango_database, "apply", str(path), "--dry-run")
-    assert plan.returncode == 2, plan.stderr
+    assert plan.returncode == CHANGES_PENDING, plan.stderr
     assert f"+ Device: {instance}/beacon/1\n  Server: BeaconChannels/{instance}\n" in plan.stdout
     assert plan.stdout.rstrip().endswith("dry run: nothing written")
-    assert deploy(tango_database, "apply", str(path), "--dry-run").returncode == 2  # no write
+    dry_again = deploy(tango_database, "apply", str(path), "--dry-run")
+    assert dry_again.returncode == CHANGES_PENDING  # nothing written
 
     first = deploy(tango_database, "apply", str(path))
     assert first.returncode == 0, first.stderr
@@ -203,6 +207,97 @@ def test_json2tango_and_apply_make_the_same_database(
     unchanged = deploy(tango_database, str(path), "--json", tool=JSON2TANGO)
     assert json.loads(unchanged.stdout) == {"devices": {}, "classes": {}}, unchanged.stderr
     assert json.loads(deploy(tango_database, "dump", instance).stdout) == config
+
+
+def test_beacon_axis_devices_apply_and_dump_back_the_same(
+    tango_database, redis_server, tmp_path, instance
+):
+    """One instance hosts both classes: the channels device and a motor device per axis,
+    named by the convention (``<beamline>/bliss/<axis>``) or given their ``Axis``. Each class
+    gets its AllowedAccessCmd: BeaconAxis's default is none (no property), Stop and Abort the
+    facility's choice."""
+    config = document(instance, redis_server.url, ["musst_1:last__md5"])
+    config["servers"]["BeaconChannels"][instance]["BeaconAxis"] = {
+        f"{instance}/bliss/roby": {"properties": {"RedisUrl": [redis_server.url]}},
+        f"{instance}/bliss/sample_x": {
+            "properties": {"RedisUrl": [redis_server.url], "Axis": ["robz"]},
+            "attribute_properties": {"Position": {"format": ["%.3f"]}},
+        },
+    }
+    path = tmp_path / "beacon.json"
+    path.write_text(json.dumps(config))
+
+    plan = deploy(tango_database, "apply", str(path), "--dry-run")
+    assert plan.returncode == CHANGES_PENDING, plan.stderr
+    for device in ("beacon/1", "bliss/roby", "bliss/sample_x"):
+        assert (
+            f"+ Device: {instance}/{device}\n  Server: BeaconChannels/{instance}\n" in plan.stdout
+        )
+    applied = deploy(tango_database, "apply", str(path))
+    assert applied.returncode == 0, applied.stderr
+    db = tango.Database(*tango_database.tango_host.split(":"))
+    assert db.get_device_info(f"{instance}/bliss/roby").class_name == "BeaconAxis"
+    assert deploy(tango_database, "apply", str(path)).stdout.strip() == "no changes"
+
+    dumped = json.loads(deploy(tango_database, "dump", instance).stdout)
+    classes = with_class(config)["classes"]
+    classes["BeaconAxis"] = {"properties": {"AllowedAccessCmd": []}}  # the default: none
+    assert dumped == {**config, "classes": classes}
+    dump_file = tmp_path / "dumped.json"
+    dump_file.write_text(json.dumps(dumped))
+    assert deploy(tango_database, "apply", str(dump_file)).stdout.strip() == "no changes"
+
+    # The facility lets read-only clients stop axes; a file without a word on it takes that
+    # back (as for BeaconChannels's class), leaving the other class alone.
+    chosen = {
+        **config,
+        "classes": {"BeaconAxis": {"properties": {"AllowedAccessCmd": ["Stop", "Abort"]}}},
+    }
+    path.write_text(json.dumps(chosen))
+    changed = deploy(tango_database, "apply", str(path))
+    assert changed.returncode == 0 and "+ AllowedAccessCmd" in changed.stdout, changed.stdout
+    assert list(db.get_class_property("BeaconAxis", "AllowedAccessCmd")["AllowedAccessCmd"]) == [
+        "Stop",
+        "Abort",
+    ]
+    assert deploy(tango_database, "apply", str(path)).stdout.strip() == "no changes"
+    path.write_text(json.dumps(config))
+    back = deploy(tango_database, "apply", str(path))
+    assert back.returncode == 0 and "- AllowedAccessCmd" in back.stdout, back.stdout
+    assert not db.get_class_property("BeaconAxis", "AllowedAccessCmd")["AllowedAccessCmd"]
+    assert deploy(tango_database, "apply", str(path)).stdout.strip() == "no changes"
+
+    # Two devices for one axis: refused, nothing written.
+    config["servers"]["BeaconChannels"][instance]["BeaconAxis"][f"{instance}/bliss/y"] = {
+        "properties": {"RedisUrl": [redis_server.url], "Axis": ["roby"]}
+    }
+    path.write_text(json.dumps(config))
+    refused = deploy(tango_database, "apply", str(path))
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == (
+        f"beacon-channels-deploy: error: {path}: {instance}/bliss/y: axis 'roby' is served by "
+        f"{instance}/bliss/roby already\n"
+    )
+
+
+def test_the_file_discover_writes_applies_and_dumps_back_the_same(
+    tango_database, own_redis, holder, tmp_path, instance
+):
+    """``discover --dsconfig`` on a beamline's Redis (a held channel, an axis known by its
+    settings hash), then the file through ``apply --dry-run``, ``apply`` and ``dump``."""
+    holder("sample:target", 0.5, server=own_redis)
+    redis.Redis.from_url(own_redis.url).hset("axis.roby", mapping={"position": "1.0"})
+    path = tmp_path / "discovered.json"
+    found = deploy(None, "discover", own_redis.url, "--dsconfig", str(path), "--beamline", instance)
+    assert found.returncode == 0, found.stderr
+    assert "sample:target  1          float  float: 0.5" in found.stdout
+
+    plan = deploy(tango_database, "apply", str(path), "--dry-run")
+    assert plan.returncode == CHANGES_PENDING, plan.stderr
+    assert f"+ Device: {instance}/bliss/roby\n" in plan.stdout
+    assert deploy(tango_database, "apply", str(path)).returncode == 0
+    dumped = deploy(tango_database, "dump", instance)
+    assert json.loads(dumped.stdout) == json.loads(path.read_text())
 
 
 def test_apply_declares_what_read_only_clients_may_run(tango_database, tmp_path, instance):
@@ -341,7 +436,8 @@ def test_a_deployed_server_runs_by_name_and_follows_edits(
         # polling set from Jive, which is Tango's (dsconfig's protected properties).
         db.put_device_property(f"{instance}/beacon/1", {"polled_attr": ["state", "3000"]})
         plan = deploy(tango_database, "apply", str(path), "--dry-run")
-        assert plan.returncode == 2 and f"- {instance}.roby.velocity" in plan.stdout
+        assert plan.returncode == CHANGES_PENDING
+        assert f"- {instance}.roby.velocity" in plan.stdout
         assert "polled_attr" not in plan.stdout
     finally:
         server.terminate()

@@ -1,5 +1,5 @@
 """The package as the ecosystem expects it: an sdist and a wheel built without a warning, and
-``pip install tango-channels`` (no extra) giving the library a BLISS-side script imports,
+the wheel installed without an extra giving the library a BLISS-side script imports,
 working against a real Redis in a venv where PyTango is not even installed.
 
 One build and one fresh venv serve the whole module: the build uses this venv's setuptools
@@ -76,6 +76,12 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     # This machine sets PYTHONDONTWRITEBYTECODE, which makes setuptools warn that it does not
     # byte-compile: a fact of the environment, not of the package.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # The copy is the checkout's work tree, to git: the build records its commit as a build
+    # from the checkout does (setup.py).
+    git_dir = subprocess.run(
+        ["git", "rev-parse", "--absolute-git-dir"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    env.update(GIT_DIR=git_dir, GIT_WORK_TREE=str(source))
     built = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
         env=env,
@@ -160,11 +166,35 @@ def test_the_library_alone_takes_part_in_channels_without_tango(
         holder.wait()
 
 
+def test_the_wheel_says_which_commit_it_was_built_from(dists, library_venv, tmp_path):
+    """Two wheels of one version tell their code apart (device_classes/build_info.py)."""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with zipfile.ZipFile(dists.wheel) as archive:
+        record = archive.read("tango_channels_device/build_commit.txt").decode()
+    assert record.split()[0] == head
+    said = subprocess.run(
+        [
+            str(library_venv),
+            "-c",
+            "from tango_channels_device.build_info import version_info; print(version_info())",
+        ],
+        cwd=tmp_path,  # not the repository
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    dirty = ", dirty" if record.split()[1:] == ["dirty"] else ""
+    assert said == f"{tango_channels.__version__} (built from {head[:12]}{dirty})"
+
+
 @pytest.mark.parametrize("script", ["BeaconChannels", "beacon-channels-deploy"])
 def test_the_device_scripts_say_which_extra_they_need(library_venv, script):
     done = subprocess.run(
         [str(library_venv.with_name(script)), "--help"], capture_output=True, text=True
     )
     assert done.returncode != 0
-    assert "pip install 'tango-channels[device]'" in done.stderr, done.stderr
+    assert "install tango-channels[device], from a checkout (pip install " in done.stderr
+    assert "'/path/to/tango-channels[device]')" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
