@@ -14,8 +14,8 @@ references. Here, what a reader copies:
   makes before writing;
 - every ``Channels`` and ``Axes`` example (blocks titled so) parses with the device's parser;
 - every bench named exists;
-- the two MkDocs hooks: bench figures come from the results files, and a Sphinx reference
-  that names nothing fails the build.
+- the MkDocs hooks: bench figures come from the results files, a Sphinx reference that names
+  nothing fails the build, and the root files' links work where a page includes them.
 """
 
 from __future__ import annotations
@@ -273,3 +273,20 @@ def test_sphinx_references_become_links_and_a_wrong_one_fails_the_build(hooks, c
     with caplog.at_level(logging.WARNING):
         assert convert(":class:`Opaqe`", channel, loader) == "`Opaqe`"
     assert ":class:`Opaqe` names nothing" in caplog.text
+
+
+def test_a_root_file_included_in_a_page_links_the_pages_of_the_site(monkeypatch):
+    monkeypatch.syspath_prepend(str(HOOKS))
+    import root_links
+
+    monkeypatch.setattr(root_links.SITE, "docs", REPO / "docs")
+    monkeypatch.setattr(root_links.SITE, "page_dir", "")
+    lines = root_links.RootLinks(None).run(
+        ["the page [Access control](docs/access-control.md#by-hand), [x](docs/nothing.md)"]
+    )
+    assert lines == [
+        "the page [Access control](access-control.md#by-hand), [x](docs/nothing.md)"
+    ]
+    monkeypatch.setattr(root_links.SITE, "page_dir", "howto")
+    (line,) = root_links.RootLinks(None).run(["[Access control](docs/access-control.md)"])
+    assert line == "[Access control](../access-control.md)"
