@@ -27,6 +27,7 @@ import re
 import shlex
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -215,6 +216,14 @@ def hooks(monkeypatch):
     return bench_tables, sphinx_xrefs
 
 
+@pytest.fixture
+def bench_plots(monkeypatch):
+    monkeypatch.syspath_prepend(str(HOOKS))
+    import bench_plots
+
+    return bench_plots
+
+
 def test_a_bench_table_is_what_the_results_file_says(hooks, tmp_path, monkeypatch):
     bench_tables, _ = hooks
     monkeypatch.setattr(bench_tables, "RESULTS", tmp_path)
@@ -290,3 +299,96 @@ def test_a_root_file_included_in_a_page_links_the_pages_of_the_site(monkeypatch)
     monkeypatch.setattr(root_links.SITE, "page_dir", "howto")
     (line,) = root_links.RootLinks(None).run(["[Access control](docs/access-control.md)"])
     assert line == "[Access control](../access-control.md)"
+
+
+# A soak's series, as bench/report.py writes them (Report.series).
+SOAK_SERIES = {
+    "title": "200 channels x 10 Hz for 15 min; Redis killed and restarted halfway",
+    "x": {"label": "time", "unit": "min"},
+    "y": {"label": "events delivered", "unit": "events/min"},
+    "lines": [
+        {
+            "name": "delivered to the client",
+            "role": "subject",
+            "points": [[1, 119800], [2, 120100], [7.5, 61000], [8, 119900], [15, 120000]],
+        },
+        {"name": "set by the holder", "role": "reference", "points": [[0, 120000], [15, 120000]]},
+    ],
+    "marks": [{"x": 7.5, "label": "Redis killed and restarted"}],
+}
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_a_plot_is_an_svg_with_axes_and_every_series(bench_plots):
+    drawn = bench_plots.svg("soak-events", SOAK_SERIES)
+    assert "\n\n" not in drawn  # Markdown passes a raw HTML block through to a blank line
+    root = ElementTree.fromstring(drawn)  # well-formed XML
+    assert root.tag == f"{SVG}svg" and root.get("role") == "img"
+    assert root.find(f"{SVG}title").text == SOAK_SERIES["title"]
+    assert "delivered to the client (subject): 5 points" in root.find(f"{SVG}desc").text
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    # Axes: their labels and round ticks, from 0 to past the data.
+    assert "time (min)" in texts and "events delivered (events/min)" in texts
+    assert {"0", "5", "10", "15"} <= set(texts)
+    assert {"0", "50,000", "150,000"} <= set(texts)
+    assert any(p.get("class") == "plot-axis" for p in root.iter(f"{SVG}path"))
+    # Each line, with its points and its role's class, named in the legend.
+    lines = {p.find(f"{SVG}title").text: p for p in root.iter(f"{SVG}polyline")}
+    assert set(lines) == {"delivered to the client", "set by the holder"}
+    assert len(lines["delivered to the client"].get("points").split()) == 5
+    assert "plot-subject" in lines["delivered to the client"].get("class").split()
+    assert "plot-reference" in lines["set by the holder"].get("class").split()
+    assert {"delivered to the client", "set by the holder", "Redis killed and restarted"} <= set(
+        texts
+    )
+    # The outage: a line across the plot where it was.
+    (mark,) = [x for x in root.iter(f"{SVG}line") if x.get("class") == "plot-mark"]
+    assert mark.get("x1") == mark.get("x2")
+
+
+def test_a_plot_scales_its_points_inside_the_axes(bench_plots):
+    root = ElementTree.fromstring(bench_plots.svg("p", SOAK_SERIES))
+    width, height = (float(v) for v in root.get("viewBox").split()[2:])
+    for polyline in root.iter(f"{SVG}polyline"):
+        for point in polyline.get("points").split():
+            x, y = (float(v) for v in point.split(","))
+            assert bench_plots.LEFT <= x <= width - bench_plots.RIGHT
+            assert 0 <= y <= height - bench_plots.BOTTOM
+    # The subject's first point, (1 min, 119,800), lies left of the reference's last (15 min).
+    by_name = {
+        p.find(f"{SVG}title").text: p.get("points").split() for p in root.iter(f"{SVG}polyline")
+    }
+    first = float(by_name["delivered to the client"][0].split(",")[0])
+    assert first < float(by_name["set by the holder"][-1].split(",")[0])
+
+
+def test_plot_ticks_are_round_and_cover_the_values(bench_plots):
+    assert bench_plots.ticks([0.97, 4.1]) == [0, 1, 2, 3, 4, 5]
+    assert bench_plots.ticks([94.2, 96.1]) == [0, 20, 40, 60, 80, 100]
+    assert bench_plots.ticks([0.0, 0.45]) == [0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert bench_plots.ticks([5.0, 5.0]) == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_plot_marker_is_the_figure_or_says_which_bench_records_it(
+    bench_plots, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(bench_plots, "RESULTS", tmp_path)
+    missing = bench_plots.plot("soak", "events", "reliability.md")
+    assert "No plot yet" in missing and "`.venv/bin/python bench/soak.py`" in missing
+    (tmp_path / "soak.json").write_text(json.dumps({"figures": []}))  # a run before series
+    older = bench_plots.plot("soak", "events", "reliability.md")
+    assert "has no `events` series yet" in older and "bench/soak.py" in older
+    (tmp_path / "soak.json").write_text(json.dumps({"series": {"events": SOAK_SERIES}}))
+    drawn = bench_plots.plot("soak", "events", "reliability.md")
+    assert drawn.startswith('<figure class="bench-plot" id="plot-soak-events">')
+    assert "<figcaption>200 channels x 10 Hz" in drawn
+    with caplog.at_level(logging.WARNING):
+        assert bench_plots.plot("no_such_bench", "x", "reliability.md") == ""
+    assert "names no bench/no_such_bench.py" in caplog.text
+
+
+def test_every_plot_marker_names_a_bench_and_a_series_it_records():
+    for page in PAGES:
+        for bench, key in re.findall(r"<!-- plot: (\S+) (\S+) -->", page.read_text()):
+            source = (REPO / "bench" / f"{bench}.py").read_text()
+            assert re.search(rf'series\(\s*"{re.escape(key)}"', source), (page, bench, key)
