@@ -27,6 +27,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -35,20 +36,32 @@ from pathlib import Path
 import pytest
 
 from tango_channels_deploy.cli import argument_parser
-from tango_channels_deploy.config import parse
+from tango_channels_deploy.config import ConfigError, parse
 from tango_channels_deploy.validate import problems
 from tango_channels_device.bridge.lines import parse_axis_lines, parse_lines
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 BIN = Path(sys.executable).parent
-FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# A fenced block, at the start of a line or indented in a list item.
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
 HOOKS = REPO / "docs" / "hooks"
 
 # Programs a page may show that are not this project's: not checked here. (The commands of
-# docs/access-control.md are run as printed by tests/test_access_control.py.)
+# docs/access-control.md are run as printed by tests/test_access_control.py; Taurus's GUI
+# commands need the gui extra and a display, and tests/test_quickstart_gui.py runs them.)
 OUTSIDE = {"export", "python3", "pip", "printf", "systemctl", "journalctl", "echo"}
 OUTSIDE |= {"apt-get", "tango_admin", "TangoAccessControl", "mysql", "python"}
+OUTSIDE |= {"taurus", "redis-cli"}
+
+# What the pages describe ahead of the code (issue 24's final layout), each with why: a command
+# or file using it is skipped, saying so, while the code doesn't know it yet, and checked as
+# any other once it does.
+PENDING_SUBCOMMANDS = {"discover": "beacon-channels-deploy discover is being written"}
+PENDING_CLASSES = {"BeaconAxis": "beacon-channels-deploy doesn't deploy BeaconAxis devices yet"}
 
 
 @dataclass
@@ -71,7 +84,8 @@ def blocks(language: str) -> list[Block]:
     found = []
     for page in PAGES:
         for match in FENCE.finditer(page.read_text()):
-            block = Block(page.relative_to(REPO), match["info"].strip(), match["body"])
+            body = textwrap.dedent(match["body"])
+            block = Block(page.relative_to(REPO), match["info"].strip(), body)
             if block.language == language:
                 found.append(block)
     return found
@@ -111,6 +125,13 @@ SHOWN = [
 ]
 
 
+def _subcommands() -> set[str]:
+    """The subcommands ``beacon-channels-deploy`` has, as its usage line lists them."""
+    found = re.search(r"\{([^}]*)\}", argument_parser().format_usage())
+    assert found, "beacon-channels-deploy's usage lists no subcommands"
+    return set(found[1].split(","))
+
+
 def _help(argv: list[str]) -> str:
     return _help_of(tuple(argv))
 
@@ -134,6 +155,9 @@ def test_every_command_shown_is_accepted_by_its_program(argv):
     name = Path(program).name
     if name == "beacon-channels-deploy":
         assert (BIN / name).exists()
+        pending = args[0] if args and args[0] in PENDING_SUBCOMMANDS else None
+        if pending and pending not in _subcommands():
+            pytest.skip(PENDING_SUBCOMMANDS[pending])
         try:
             argument_parser().parse_args(args)
         except SystemExit as exc:
@@ -159,7 +183,15 @@ def test_every_command_shown_is_accepted_by_its_program(argv):
     "block", blocks("json"), ids=lambda b: f"{b.page}:{b.body.splitlines()[0][:40]}"
 )
 def test_every_deployment_file_shown_passes_the_checks_before_writing(block):
-    assert problems(parse(json.loads(block.body))) == []
+    document = json.loads(block.body)
+    try:
+        checked = parse(document)
+    except ConfigError as exc:
+        pending = [c for c in PENDING_CLASSES if f"class {c!r}" in str(exc)]
+        if pending:
+            pytest.skip(PENDING_CLASSES[pending[0]])
+        raise
+    assert problems(checked) == []
 
 
 @pytest.mark.parametrize(
@@ -392,3 +424,4 @@ def test_every_plot_marker_names_a_bench_and_a_series_it_records():
         for bench, key in re.findall(r"<!-- plot: (\S+) (\S+) -->", page.read_text()):
             source = (REPO / "bench" / f"{bench}.py").read_text()
             assert re.search(rf'series\(\s*"{re.escape(key)}"', source), (page, bench, key)
+
