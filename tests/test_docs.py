@@ -20,6 +20,7 @@ references. Here, what a reader copies:
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import logging
@@ -62,6 +63,10 @@ OUTSIDE |= {"taurus", "redis-cli"}
 # any other once it does.
 PENDING_SUBCOMMANDS = {"discover": "beacon-channels-deploy discover is being written"}
 PENDING_CLASSES = {"BeaconAxis": "beacon-channels-deploy doesn't deploy BeaconAxis devices yet"}
+
+# Where the device's code raises or pushes errors, and the page that must list each reason.
+DEVICE_CODE = REPO / "device_classes"
+ERROR_PAGE = REPO / "docs" / "errors.md"
 
 
 @dataclass
@@ -425,3 +430,40 @@ def test_every_plot_marker_names_a_bench_and_a_series_it_records():
             source = (REPO / "bench" / f"{bench}.py").read_text()
             assert re.search(rf'series\(\s*"{re.escape(key)}"', source), (page, bench, key)
 
+
+# ------------------------------------------------------------------ the error reference
+def error_reasons_in_code() -> dict[str, list[str]]:
+    """Every error reason of the device: each string literal of its code that starts with
+    ``BeaconChannels_`` (raised, pushed, or a named constant), and where it is."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(DEVICE_CODE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"BeaconChannels_[A-Za-z]+", node.value)
+            ):
+                where = f"{path.relative_to(REPO)}:{node.lineno}"
+                found.setdefault(node.value, []).append(where)
+    return found
+
+
+def test_every_error_reason_of_the_device_is_in_the_error_reference():
+    reasons = error_reasons_in_code()
+    assert "BeaconChannels_RedisUnreachable" in reasons  # the collection finds them
+    listed = set(re.findall(r"`(BeaconChannels_[A-Za-z]+)`", ERROR_PAGE.read_text()))
+    missing = {reason: where for reason, where in reasons.items() if reason not in listed}
+    assert not missing, f"not in docs/errors.md: {missing}"
+    stale = listed - set(reasons)
+    assert not stale, f"docs/errors.md lists reasons the code no longer has: {stale}"
+
+
+def test_the_error_reference_lists_tangos_own_reasons_that_the_pages_name():
+    listed = set(re.findall(r"`(API_[A-Za-z]+)`", ERROR_PAGE.read_text()))
+    named = {m for page in PAGES for m in re.findall(r"\b(API_[A-Za-z]+)", page.read_text())}
+    named |= {m for m in re.findall(r"\b(API_[A-Za-z]+)", _device_code_text())}
+    assert named <= listed, f"not in docs/errors.md: {named - listed}"
+
+
+def _device_code_text() -> str:
+    return "\n".join(p.read_text() for p in sorted(DEVICE_CODE.rglob("*.py")))
