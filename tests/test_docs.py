@@ -458,6 +458,21 @@ def test_every_error_reason_of_the_device_is_in_the_error_reference():
     assert not stale, f"docs/errors.md lists reasons the code no longer has: {stale}"
 
 
+def test_a_new_error_reason_in_the_code_is_found(tmp_path, monkeypatch):
+    (tmp_path / "bridge").mkdir()
+    (tmp_path / "bridge" / "new.py").write_text(
+        'REASON = "BeaconChannels_Brandnew"\n'
+        'raise_failed("BeaconChannels_Other", f"{x} failed", "origin")\n'
+        '"""Not BeaconChannels_Docstring: prose."""\n'
+    )
+    monkeypatch.setattr(sys.modules[__name__], "DEVICE_CODE", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    assert error_reasons_in_code() == {
+        "BeaconChannels_Brandnew": ["bridge/new.py:1"],
+        "BeaconChannels_Other": ["bridge/new.py:2"],
+    }
+
+
 def test_the_error_reference_lists_tangos_own_reasons_that_the_pages_name():
     listed = set(re.findall(r"`(API_[A-Za-z]+)`", ERROR_PAGE.read_text()))
     named = {m for page in PAGES for m in re.findall(r"\b(API_[A-Za-z]+)", page.read_text())}
