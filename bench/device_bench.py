@@ -33,7 +33,7 @@ import tango
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from common import Server, bare_device, beacon_channels, percentile  # noqa: E402
-from report import Report, add_json_option  # noqa: E402
+from report import Report, add_json_option, line  # noqa: E402
 
 from support.peers import bliss_venv  # noqa: E402
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
@@ -192,6 +192,36 @@ def show(label: str, values: list[float]) -> tuple[float, float]:
     return median, p99
 
 
+# The percentiles the latency plot draws: each value's share, up to p99.9 (the largest few are
+# one process's hiccup, and would squash the rest of the plot).
+CURVE = [*range(1, 100), 99.5, 99.9]
+
+
+def record_latency_curves(
+    report: Report, section: str, hops: list[float], pushes: list[float], ends: list[float]
+) -> None:
+    """The latency distributions as percentile curves, for the docs' plot: the device's, and
+    its floor's as the figures make it (the sum of its two parts' percentiles)."""
+
+    def curve(values: list[float]) -> list[float]:
+        return [percentile(values, p / 100) * 1e3 for p in CURVE]
+
+    hop, push, end = curve(hops), curve(pushes), curve(ends)
+    floor = [h + b for h, b in zip(hop, push, strict=True)]
+    report.series(
+        "latency",
+        section,
+        x=("latency", "ms"),
+        y=("values at or under", "%"),
+        lines=[
+            line("BeaconChannels", list(zip(end, CURVE, strict=True))),
+            line("floor: BLISS hop + bare device", list(zip(floor, CURVE, strict=True)), "floor"),
+            line("BLISS -> BLISS hop", list(zip(hop, CURVE, strict=True)), "part"),
+            line("bare device push -> client", list(zip(push, CURVE, strict=True)), "part"),
+        ],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=200.0)
@@ -255,6 +285,7 @@ def main() -> None:
                 "ms",
                 floor=ms(floor[i]),
             )
+        record_latency_curves(report, section, hops, pushes, ends)
         for i, (what, target) in enumerate((("median", 1.0), ("p99", 1.1))):
             report.figure(
                 section,

@@ -5,7 +5,9 @@
 Prints READY once subscribed (to change events; with ``--alarm``, to Tango 10's alarm
 events, as an alarm handler). Then each stdin line is answered with one JSON line:
 ``last`` -> {attribute: last value}; ``report`` -> counts per attribute, latencies (event
-time - the value's source timestamp, s), errors; ``reset`` clears what was recorded.
+time - the value's source timestamp, s), errors; ``timeline`` -> per second of the clock
+(``int(time.time())``), the events received and their largest latency (s), for plots;
+``reset`` clears what was recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ last: dict[str, float | None] = dict.fromkeys(attributes)
 latencies: list[float] = []
 errors = [0]
 reasons: set[str] = set()
+timeline: dict[int, list[float]] = {}  # second -> [events, largest latency]
 
 
 def on_event(event: tango.EventData) -> None:
@@ -41,7 +44,11 @@ def on_event(event: tango.EventData) -> None:
         key = next((a for a in attributes if a.lower() == name.lower()), name)
         counts[key] = counts.get(key, 0) + 1
         last[key] = value.value
-        latencies.append(received - value.time.totime())
+        latency = received - value.time.totime()
+        latencies.append(latency)
+        second = timeline.setdefault(int(received), [0, 0.0])
+        second[0] += 1
+        second[1] = max(second[1], latency)
 
 
 proxy = tango.DeviceProxy(access)
@@ -52,6 +59,7 @@ with lock:  # the subscriptions' own first events are not part of a measure
     counts.update(dict.fromkeys(attributes, 0))
     errors[0] = 0
     reasons.clear()
+    timeline.clear()
 print("READY", flush=True)
 for line in sys.stdin:
     command = line.strip()
@@ -65,11 +73,14 @@ for line in sys.stdin:
                 "errors": errors[0],
                 "reasons": sorted(reasons),
             }
+        elif command == "timeline":
+            answer = timeline
         elif command == "reset":
             latencies.clear()
             counts.update(dict.fromkeys(attributes, 0))
             errors[0] = 0
             reasons.clear()
+            timeline.clear()
             answer = {}
         else:
             answer = {"error": f"unknown command {command!r}"}

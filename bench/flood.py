@@ -31,7 +31,7 @@ from common import (  # noqa: E402
     process_figures,
     wait_final,
 )
-from report import Report, add_json_option  # noqa: E402
+from report import Report, add_json_option, line  # noqa: E402
 
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
@@ -61,6 +61,38 @@ elapsed = time.monotonic() - started
 publish_all(final)
 print(f"{sent * len(names)} {elapsed}", flush=True)
 """
+
+
+def record_timeline(
+    report: Report,
+    section: str,
+    timeline: dict[str, list[float]],
+    started: float,
+    sent_rate: float,
+) -> None:
+    """The flood over time, for the docs' plots: events the client received each second,
+    against the mean rate sent, and the largest latency of each second."""
+    seconds = sorted(
+        (int(second) - int(started), count, worst) for second, (count, worst) in timeline.items()
+    )
+    last = seconds[-1][0] if seconds else 0
+    report.series(
+        "delivered",
+        section,
+        x=("time since the flood started", "s"),
+        y=("events delivered", "events/s"),
+        lines=[
+            line("delivered to the client", [(t, count) for t, count, _ in seconds]),
+            line("sent (mean)", [(0, sent_rate), (last, sent_rate)], "reference"),
+        ],
+    )
+    report.series(
+        "latency",
+        section,
+        x=("time since the flood started", "s"),
+        y=("largest latency in the second", "ms"),
+        lines=[line("set -> client callback", [(t, worst * 1e3) for t, _, worst in seconds])],
+    )
 
 
 def main() -> None:
@@ -103,6 +135,7 @@ def main() -> None:
         attributes = [device.proxy.AttributeName(n) for n in names]
         client = EventClient(device.access, attributes)
         cpu_before = process_figures(device.process.pid)["cpu_s"]
+        flood_started = time.time()
         for process in publishers:
             assert process.stdin is not None
             process.stdin.write("go\n")
@@ -167,6 +200,7 @@ def main() -> None:
         report.figure(section, "device state after the flood", str(state))
         report.figure(section, "device RSS after the flood", round(figures["rss_mb"]), "MB")
         report.figure(section, "device threads after the flood", figures["threads"])
+        record_timeline(report, section, client.ask("timeline"), flood_started, sent / elapsed)
         report.write(options.json)
     finally:
         if client is not None:

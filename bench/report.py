@@ -15,6 +15,20 @@ the file into a table at ``mkdocs build``: a figure in the docs is what a bench 
 A figure's ``floor`` is the same quantity measured in the same run without what is being
 measured (raw redis-py under the library, a bare PyTango device under BeaconChannels);
 ``target_max`` / ``target_min`` the bound the bench prints as its target.
+
+A bench also records the series its plots are drawn from (``docs/hooks/bench_plots.py``
+draws ``<!-- plot: <bench> <key> -->`` at ``mkdocs build``)::
+
+    report.series(
+        "latency", "BLISS set -> Tango change event",
+        x=("latency", "ms"), y=("values at or under", "%"),
+        lines=[line("BeaconChannels", points), line("floor", floor_points, role="floor")],
+        marks=[(7.5, "Redis killed")],
+    )
+
+``points`` are ``(x, y)`` pairs. A line's ``role`` says how it is drawn: ``subject`` (what is
+measured), ``floor`` (the same without it), ``part`` (a piece of the floor) or ``reference``
+(a level to compare with, such as the rate asked). ``marks`` are moments on the x axis.
 """
 
 from __future__ import annotations
@@ -30,13 +44,16 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 
-__all__ = ["RESULTS", "Report", "add_json_option"]
+__all__ = ["RESULTS", "ROLES", "Report", "add_json_option", "line"]
+
+ROLES = ("subject", "floor", "part", "reference")
 
 
 def add_json_option(parser: argparse.ArgumentParser, bench: str) -> None:
@@ -56,6 +73,7 @@ class Report:
         self.bench = bench
         self.started = datetime.datetime.now(datetime.UTC)
         self.figures: list[dict[str, Any]] = []
+        self.plots: dict[str, dict[str, Any]] = {}
 
     def figure(
         self,
@@ -77,6 +95,26 @@ class Report:
             figure["target_min"] = target_min
         self.figures.append(figure)
 
+    def series(
+        self,
+        key: str,
+        title: str,
+        *,
+        x: tuple[str, str],
+        y: tuple[str, str],
+        lines: list[dict[str, Any]],
+        marks: Sequence[tuple[float, str]] = (),
+    ) -> None:
+        """The series of one plot (see the module docstring): ``x`` and ``y`` are each a
+        label and a unit."""
+        self.plots[key] = {
+            "title": title,
+            "x": {"label": x[0], "unit": x[1]},
+            "y": {"label": y[0], "unit": y[1]},
+            "lines": lines,
+            "marks": [{"x": _round(at), "label": label} for at, label in marks],
+        }
+
     def write(self, path: Path) -> None:
         record = {
             "bench": self.bench,
@@ -86,9 +124,25 @@ class Report:
             "git": git_state(),
             "figures": self.figures,
         }
+        if self.plots:
+            record["series"] = self.plots
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=2) + "\n")
         print(f"\nfigures written to {_shown(path)}")
+
+
+def line(
+    name: str, points: list[tuple[float, float]], role: str = "subject"
+) -> dict[str, Any]:
+    """One line of a plot's series: its name, its ``(x, y)`` points, rounded to what a plot
+    can show, and how it is drawn (:data:`ROLES`)."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is none of {', '.join(ROLES)}")
+    return {"name": name, "role": role, "points": [[_round(x), _round(y)] for x, y in points]}
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.4g}")
 
 
 def machine() -> dict[str, Any]:

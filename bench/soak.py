@@ -16,6 +16,7 @@ them to ``bench/results/soak.json`` (``--json PATH``; see ``bench/report.py``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import subprocess
 import sys
 import time
@@ -33,7 +34,7 @@ from common import (  # noqa: E402
     process_figures,
     wait_final,
 )
-from report import Report, add_json_option  # noqa: E402
+from report import Report, add_json_option, line  # noqa: E402
 
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
 
@@ -138,10 +139,12 @@ def run(
         f"{'alarm events':>12s}"
     )
     alarms_seen: list[tuple[float, int]] = []
+    outage_at = None
     next_sample = started
     while (elapsed := time.monotonic() - started) < duration:
         if not restarted and elapsed > duration / 2:
             restarted = True
+            outage_at = elapsed
             outage = restart(redis, device.proxy)
             print(
                 f"   Redis killed at minute {elapsed / 60:.1f}: device FAULT after "
@@ -207,6 +210,7 @@ def run(
     report.figure(section, "values received by the device", received, "values")
     report.figure(section, "values coalesced by the device", coalesced, "values")
     report.figure(section, "final values lost", lost, f"of {len(last)}", target_max=0)
+    record_series(report, section, options, samples, alarms_seen, outage_at)
     for key, label, unit, digits in (
         ("rss_mb", "device RSS", "MB", 1),
         ("threads", "device threads", "", 0),
@@ -218,6 +222,61 @@ def run(
             f"{first[key]:.{digits}f} -> {end[key]:.{digits}f}",
             unit,
         )
+
+
+def record_series(
+    report: Report,
+    section: str,
+    options: argparse.Namespace,
+    samples: list[tuple[float, dict, int]],
+    alarms_seen: list[tuple[float, int]],
+    outage_at: float | None,
+) -> None:
+    """The soak over time, for the docs' plots: the device's memory, the events delivered and
+    the alarm events received per minute, each sample against the one before."""
+    marks = [(outage_at / 60, "Redis killed and restarted")] if outage_at is not None else []
+    minutes = ("time", "min")
+    report.series(
+        "memory",
+        section,
+        x=minutes,
+        y=("device RSS", "MB"),
+        lines=[line("device RSS", [(t / 60, f["rss_mb"]) for t, f, _ in samples])],
+        marks=marks,
+    )
+
+    def per_minute(seen: list[tuple[float, int]]) -> list[tuple[float, float]]:
+        return [
+            (t / 60, (n - n0) * 60 / (t - t0))
+            for (t0, n0), (t, n) in itertools.pairwise(seen)
+            if t > t0
+        ]
+
+    end = samples[-1][0] / 60 if samples else 0
+    asked = options.channels * options.rate * 60
+    report.series(
+        "events",
+        section,
+        x=minutes,
+        y=("events delivered", "events/min"),
+        lines=[
+            line("delivered to the client", per_minute([(t, n) for t, _, n in samples])),
+            line("set by the holder", [(0, asked), (end, asked)], "reference"),
+        ],
+        marks=marks,
+    )
+    crossings = 60 / options.alarm_period
+    report.series(
+        "alarms",
+        section,
+        x=minutes,
+        y=("alarm events received", "events/min"),
+        lines=[
+            line("received by the alarm handler", per_minute(alarms_seen)),
+            line("max_alarm crossings", [(0, crossings), (end, crossings)], "reference"),
+        ],
+        marks=marks,
+    )
 
 
 def restart(redis: LocalRedis, proxy: tango.DeviceProxy) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support.peers import Peer, bliss_venv
+from support.peers import Peer, bliss_venv, pytango9_venv
 from support.redis_server import RedisServer
 from tango_channels import Bus
 
@@ -94,6 +94,18 @@ def bliss_python() -> str:
         if os.environ.get("TANGO_CHANNELS_REQUIRE_BLISS") == "1":
             pytest.fail(f"the BLISS peer venv is required but could not be built: {exc}")
         pytest.skip(f"BLISS peer venv could not be built (no package index?): {exc}")
+
+
+@pytest.fixture(scope="session")
+def tango9_python() -> str:
+    """The python of a venv with PyTango 9.5.1, a Tango 9 client (built on first use, then
+    cached). Skips or fails as :func:`bliss_python` does."""
+    try:
+        return str(pytango9_venv())
+    except Exception as exc:
+        if os.environ.get("TANGO_CHANNELS_REQUIRE_BLISS") == "1":
+            pytest.fail(f"the PyTango 9 client venv is required but could not be built: {exc}")
+        pytest.skip(f"PyTango 9 client venv could not be built (no package index?): {exc}")
 
 
 @pytest.fixture(scope="session", params=["DataBaseds", "PyDatabaseds"])

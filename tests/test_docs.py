@@ -14,12 +14,13 @@ references. Here, what a reader copies:
   makes before writing;
 - every ``Channels`` and ``Axes`` example (blocks titled so) parses with the device's parser;
 - every bench named exists;
-- the two MkDocs hooks: bench figures come from the results files, and a Sphinx reference
-  that names nothing fails the build.
+- the MkDocs hooks: bench figures come from the results files, a Sphinx reference that names
+  nothing fails the build, and the root files' links work where a page includes them.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import logging
@@ -27,6 +28,8 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -34,20 +37,36 @@ from pathlib import Path
 import pytest
 
 from tango_channels_deploy.cli import argument_parser
-from tango_channels_deploy.config import parse
+from tango_channels_deploy.config import ConfigError, parse
 from tango_channels_deploy.validate import problems
 from tango_channels_device.bridge.lines import parse_axis_lines, parse_lines
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 BIN = Path(sys.executable).parent
-FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# A fenced block, at the start of a line or indented in a list item.
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
 HOOKS = REPO / "docs" / "hooks"
 
 # Programs a page may show that are not this project's: not checked here. (The commands of
-# docs/access-control.md are run as printed by tests/test_access_control.py.)
+# docs/access-control.md are run as printed by tests/test_access_control.py; Taurus's GUI
+# commands need the gui extra and a display, and tests/test_quickstart_gui.py runs them.)
 OUTSIDE = {"export", "python3", "pip", "printf", "systemctl", "journalctl", "echo"}
 OUTSIDE |= {"apt-get", "tango_admin", "TangoAccessControl", "mysql", "python"}
+OUTSIDE |= {"taurus", "redis-cli"}
+
+# What the pages describe ahead of the code (issue 24's final layout), each with why: a command
+# or file using it is skipped, saying so, while the code doesn't know it yet, and checked as
+# any other once it does.
+PENDING_SUBCOMMANDS = {"discover": "beacon-channels-deploy discover is being written"}
+PENDING_CLASSES = {"BeaconAxis": "beacon-channels-deploy doesn't deploy BeaconAxis devices yet"}
+
+# Where the device's code raises or pushes errors, and the page that must list each reason.
+DEVICE_CODE = REPO / "device_classes"
+ERROR_PAGE = REPO / "docs" / "errors.md"
 
 
 @dataclass
@@ -70,7 +89,8 @@ def blocks(language: str) -> list[Block]:
     found = []
     for page in PAGES:
         for match in FENCE.finditer(page.read_text()):
-            block = Block(page.relative_to(REPO), match["info"].strip(), match["body"])
+            body = textwrap.dedent(match["body"])
+            block = Block(page.relative_to(REPO), match["info"].strip(), body)
             if block.language == language:
                 found.append(block)
     return found
@@ -110,6 +130,13 @@ SHOWN = [
 ]
 
 
+def _subcommands() -> set[str]:
+    """The subcommands ``beacon-channels-deploy`` has, as its usage line lists them."""
+    found = re.search(r"\{([^}]*)\}", argument_parser().format_usage())
+    assert found, "beacon-channels-deploy's usage lists no subcommands"
+    return set(found[1].split(","))
+
+
 def _help(argv: list[str]) -> str:
     return _help_of(tuple(argv))
 
@@ -133,6 +160,9 @@ def test_every_command_shown_is_accepted_by_its_program(argv):
     name = Path(program).name
     if name == "beacon-channels-deploy":
         assert (BIN / name).exists()
+        pending = args[0] if args and args[0] in PENDING_SUBCOMMANDS else None
+        if pending and pending not in _subcommands():
+            pytest.skip(PENDING_SUBCOMMANDS[pending])
         try:
             argument_parser().parse_args(args)
         except SystemExit as exc:
@@ -158,7 +188,15 @@ def test_every_command_shown_is_accepted_by_its_program(argv):
     "block", blocks("json"), ids=lambda b: f"{b.page}:{b.body.splitlines()[0][:40]}"
 )
 def test_every_deployment_file_shown_passes_the_checks_before_writing(block):
-    assert problems(parse(json.loads(block.body))) == []
+    document = json.loads(block.body)
+    try:
+        checked = parse(document)
+    except ConfigError as exc:
+        pending = [c for c in PENDING_CLASSES if f"class {c!r}" in str(exc)]
+        if pending:
+            pytest.skip(PENDING_CLASSES[pending[0]])
+        raise
+    assert problems(checked) == []
 
 
 @pytest.mark.parametrize(
@@ -213,6 +251,14 @@ def hooks(monkeypatch):
     import sphinx_xrefs
 
     return bench_tables, sphinx_xrefs
+
+
+@pytest.fixture
+def bench_plots(monkeypatch):
+    monkeypatch.syspath_prepend(str(HOOKS))
+    import bench_plots
+
+    return bench_plots
 
 
 def test_a_bench_table_is_what_the_results_file_says(hooks, tmp_path, monkeypatch):
@@ -273,3 +319,149 @@ def test_sphinx_references_become_links_and_a_wrong_one_fails_the_build(hooks, c
     with caplog.at_level(logging.WARNING):
         assert convert(":class:`Opaqe`", channel, loader) == "`Opaqe`"
     assert ":class:`Opaqe` names nothing" in caplog.text
+
+
+# A soak's series, as bench/report.py writes them (Report.series).
+SOAK_SERIES = {
+    "title": "200 channels x 10 Hz for 15 min; Redis killed and restarted halfway",
+    "x": {"label": "time", "unit": "min"},
+    "y": {"label": "events delivered", "unit": "events/min"},
+    "lines": [
+        {
+            "name": "delivered to the client",
+            "role": "subject",
+            "points": [[1, 119800], [2, 120100], [7.5, 61000], [8, 119900], [15, 120000]],
+        },
+        {"name": "set by the holder", "role": "reference", "points": [[0, 120000], [15, 120000]]},
+    ],
+    "marks": [{"x": 7.5, "label": "Redis killed and restarted"}],
+}
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_a_plot_is_an_svg_with_axes_and_every_series(bench_plots):
+    drawn = bench_plots.svg("soak-events", SOAK_SERIES)
+    assert "\n\n" not in drawn  # Markdown passes a raw HTML block through to a blank line
+    root = ElementTree.fromstring(drawn)  # well-formed XML
+    assert root.tag == f"{SVG}svg" and root.get("role") == "img"
+    assert root.find(f"{SVG}title").text == SOAK_SERIES["title"]
+    assert "delivered to the client (subject): 5 points" in root.find(f"{SVG}desc").text
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    # Axes: their labels and round ticks, from 0 to past the data.
+    assert "time (min)" in texts and "events delivered (events/min)" in texts
+    assert {"0", "5", "10", "15"} <= set(texts)
+    assert {"0", "50,000", "150,000"} <= set(texts)
+    assert any(p.get("class") == "plot-axis" for p in root.iter(f"{SVG}path"))
+    # Each line, with its points and its role's class, named in the legend.
+    lines = {p.find(f"{SVG}title").text: p for p in root.iter(f"{SVG}polyline")}
+    assert set(lines) == {"delivered to the client", "set by the holder"}
+    assert len(lines["delivered to the client"].get("points").split()) == 5
+    assert "plot-subject" in lines["delivered to the client"].get("class").split()
+    assert "plot-reference" in lines["set by the holder"].get("class").split()
+    assert {"delivered to the client", "set by the holder", "Redis killed and restarted"} <= set(
+        texts
+    )
+    # The outage: a line across the plot where it was.
+    (mark,) = [x for x in root.iter(f"{SVG}line") if x.get("class") == "plot-mark"]
+    assert mark.get("x1") == mark.get("x2")
+
+
+def test_a_plot_scales_its_points_inside_the_axes(bench_plots):
+    root = ElementTree.fromstring(bench_plots.svg("p", SOAK_SERIES))
+    width, height = (float(v) for v in root.get("viewBox").split()[2:])
+    for polyline in root.iter(f"{SVG}polyline"):
+        for point in polyline.get("points").split():
+            x, y = (float(v) for v in point.split(","))
+            assert bench_plots.LEFT <= x <= width - bench_plots.RIGHT
+            assert 0 <= y <= height - bench_plots.BOTTOM
+    # The subject's first point, (1 min, 119,800), lies left of the reference's last (15 min).
+    by_name = {
+        p.find(f"{SVG}title").text: p.get("points").split() for p in root.iter(f"{SVG}polyline")
+    }
+    first = float(by_name["delivered to the client"][0].split(",")[0])
+    assert first < float(by_name["set by the holder"][-1].split(",")[0])
+
+
+def test_plot_ticks_are_round_and_cover_the_values(bench_plots):
+    assert bench_plots.ticks([0.97, 4.1]) == [0, 1, 2, 3, 4, 5]
+    assert bench_plots.ticks([94.2, 96.1]) == [0, 20, 40, 60, 80, 100]
+    assert bench_plots.ticks([0.0, 0.45]) == [0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert bench_plots.ticks([5.0, 5.0]) == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_plot_marker_is_the_figure_or_says_which_bench_records_it(
+    bench_plots, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(bench_plots, "RESULTS", tmp_path)
+    missing = bench_plots.plot("soak", "events", "reliability.md")
+    assert "No plot yet" in missing and "`.venv/bin/python bench/soak.py`" in missing
+    (tmp_path / "soak.json").write_text(json.dumps({"figures": []}))  # a run before series
+    older = bench_plots.plot("soak", "events", "reliability.md")
+    assert "has no `events` series yet" in older and "bench/soak.py" in older
+    (tmp_path / "soak.json").write_text(json.dumps({"series": {"events": SOAK_SERIES}}))
+    drawn = bench_plots.plot("soak", "events", "reliability.md")
+    assert drawn.startswith('<figure class="bench-plot" id="plot-soak-events">')
+    assert "<figcaption>200 channels x 10 Hz" in drawn
+    with caplog.at_level(logging.WARNING):
+        assert bench_plots.plot("no_such_bench", "x", "reliability.md") == ""
+    assert "names no bench/no_such_bench.py" in caplog.text
+
+
+def test_every_plot_marker_names_a_bench_and_a_series_it_records():
+    for page in PAGES:
+        for bench, key in re.findall(r"<!-- plot: (\S+) (\S+) -->", page.read_text()):
+            source = (REPO / "bench" / f"{bench}.py").read_text()
+            assert re.search(rf'series\(\s*"{re.escape(key)}"', source), (page, bench, key)
+
+
+# ------------------------------------------------------------------ the error reference
+def error_reasons_in_code() -> dict[str, list[str]]:
+    """Every error reason of the device: each string literal of its code that starts with
+    ``BeaconChannels_`` (raised, pushed, or a named constant), and where it is."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(DEVICE_CODE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"BeaconChannels_[A-Za-z]+", node.value)
+            ):
+                where = f"{path.relative_to(REPO)}:{node.lineno}"
+                found.setdefault(node.value, []).append(where)
+    return found
+
+
+def test_every_error_reason_of_the_device_is_in_the_error_reference():
+    reasons = error_reasons_in_code()
+    assert "BeaconChannels_RedisUnreachable" in reasons  # the collection finds them
+    listed = set(re.findall(r"`(BeaconChannels_[A-Za-z]+)`", ERROR_PAGE.read_text()))
+    missing = {reason: where for reason, where in reasons.items() if reason not in listed}
+    assert not missing, f"not in docs/errors.md: {missing}"
+    stale = listed - set(reasons)
+    assert not stale, f"docs/errors.md lists reasons the code no longer has: {stale}"
+
+
+def test_a_new_error_reason_in_the_code_is_found(tmp_path, monkeypatch):
+    (tmp_path / "bridge").mkdir()
+    (tmp_path / "bridge" / "new.py").write_text(
+        'REASON = "BeaconChannels_Brandnew"\n'
+        'raise_failed("BeaconChannels_Other", f"{x} failed", "origin")\n'
+        '"""Not BeaconChannels_Docstring: prose."""\n'
+    )
+    monkeypatch.setattr(sys.modules[__name__], "DEVICE_CODE", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    assert error_reasons_in_code() == {
+        "BeaconChannels_Brandnew": ["bridge/new.py:1"],
+        "BeaconChannels_Other": ["bridge/new.py:2"],
+    }
+
+
+def test_the_error_reference_lists_tangos_own_reasons_that_the_pages_name():
+    listed = set(re.findall(r"`(API_[A-Za-z]+)`", ERROR_PAGE.read_text()))
+    named = {m for page in PAGES for m in re.findall(r"\b(API_[A-Za-z]+)", page.read_text())}
+    named |= {m for m in re.findall(r"\b(API_[A-Za-z]+)", _device_code_text())}
+    assert named <= listed, f"not in docs/errors.md: {named - listed}"
+
+
+def _device_code_text() -> str:
+    return "\n".join(p.read_text() for p in sorted(DEVICE_CODE.rglob("*.py")))

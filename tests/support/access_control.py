@@ -128,10 +128,17 @@ class Refused(Exception):
 
 
 class TangoClient:
-    """``tango_client.py`` on ``device`` as OS ``user`` (this process's own if None)."""
+    """``tango_client.py`` on ``device`` as OS ``user`` (this process's own if None), run by
+    ``python`` (another venv's: another PyTango)."""
 
-    def __init__(self, device: str, env: dict[str, str], user: str | None = None) -> None:
-        argv = [sys.executable, str(CLIENT_SCRIPT), "--device", device]
+    def __init__(
+        self,
+        device: str,
+        env: dict[str, str],
+        user: str | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        argv = [python, str(CLIENT_SCRIPT), "--device", device]
         env = dict(env)
         if user is not None:
             entry = pwd.getpwnam(user)

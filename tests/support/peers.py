@@ -16,6 +16,10 @@ PEER_SCRIPT = Path(__file__).with_name("peer.py")
 REPO = Path(__file__).resolve().parents[2]
 
 BLISS_VERSION = "2.4.0"
+# A Tango 9 client: the last PyTango 9 (its wheels carry cppTango 9.5.0), with the numpy its
+# extension was built against.
+PYTANGO9_VERSION = "9.5.1"
+PYTANGO9_DEPS = [f"pytango=={PYTANGO9_VERSION}", "numpy<2"]
 BLISS_DEPS = [
     "redis==4.6.0",
     "gevent<25",
@@ -177,4 +181,30 @@ def bliss_venv() -> Path:
                 f"{(result.stderr or result.stdout)[-1500:]}"
             )
     done.write_text(BLISS_VERSION)
+    return python
+
+
+def pytango9_venv() -> Path:
+    """The python of a venv holding PyTango 9.5.1 (cppTango 9.5), a Tango 9 client, built on
+    first use and cached, as :func:`bliss_venv` is (``.complete`` marks a finished venv)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    venv = root / "tango-channels" / f"pytango-{PYTANGO9_VERSION}"
+    python = venv / "bin" / "python"
+    done = venv / ".complete"
+    if done.exists():
+        return python
+    base = getattr(sys, "_base_executable", sys.executable)
+    steps = [
+        [base, "-m", "venv", "--clear", str(venv)],
+        [str(python), "-m", "pip", "install", "-q", "--only-binary=pytango", *PYTANGO9_DEPS],
+        [str(python), "-c", f"import tango; assert tango.__version__ == {PYTANGO9_VERSION!r}"],
+    ]
+    for step in steps:
+        result = subprocess.run(step, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"building the PyTango {PYTANGO9_VERSION} venv failed at {step[1:4]}: "
+                f"{(result.stderr or result.stdout)[-1500:]}"
+            )
+    done.write_text(PYTANGO9_VERSION)
     return python

@@ -8,7 +8,10 @@ each: ``{"id": ..., "value": ...}`` or ``{"id": ..., "error": {"reason": ..., "d
 (the first error of a DevFailed). The events of a subscription are printed as they arrive,
 ``{"event": {"type": "change", "attr": ..., "value": ..., "error": ...}}``.
 
-Commands: ``whoami``; ``state``; ``read`` (``attr``); ``write`` (``attr``, ``value``);
+It runs with PyTango 10 or 9 (``tests/test_tango9_client.py`` runs it in a PyTango 9.5 venv).
+
+Commands: ``whoami``; ``version`` (PyTango's and cppTango's); ``state``; ``read`` (``attr``);
+``reading`` (``attr``: value, quality and time); ``write`` (``attr``, ``value``);
 ``property`` (``name``: the device's);
 ``label`` (``attr``: its configuration's); ``relabel`` (``attr``, ``label``: set in its
 configuration); ``command`` (``name``, ``arg``); ``subscribe`` (``attr``, ``type``: ``change``
@@ -64,8 +67,19 @@ def on_event(event: tango.EventData) -> None:
         reason = event.errors[0].reason
         emit({"event": {"type": kind, "attr": event.attr_name, "value": None, "error": reason}})
     else:
-        value = plain(event.attr_value.value)
-        emit({"event": {"type": kind, "attr": event.attr_name, "value": value, "error": None}})
+        read = event.attr_value
+        emit(
+            {
+                "event": {
+                    "type": kind,
+                    "attr": event.attr_name,
+                    "value": plain(read.value),
+                    "error": None,
+                    "quality": str(read.quality),
+                    "time": read.time.totime(),
+                }
+            }
+        )
 
 
 proxy = tango.DeviceProxy(options.device)
@@ -75,10 +89,16 @@ subscriptions: list[int] = []
 def run(cmd: str, args: dict[str, Any]) -> Any:
     if cmd == "whoami":
         return pwd.getpwuid(os.geteuid()).pw_name
+    if cmd == "version":
+        return {"pytango": tango.__version__, "cpptango": tango.constants.TgLibVers}
     if cmd == "state":
         return str(proxy.state())
     if cmd == "read":
         return plain(proxy.read_attribute(args["attr"]).value)
+    if cmd == "reading":
+        read = proxy.read_attribute(args["attr"])
+        time = read.time.totime()
+        return {"value": plain(read.value), "quality": str(read.quality), "time": time}
     if cmd == "write":
         proxy.write_attribute(args["attr"], args["value"])
         return None
