@@ -71,6 +71,7 @@ from .protocol import (
     Instant,
     Publish,
     Role,
+    Standing,
     Subscribe,
     Undecodable,
     Unsubscribe,
@@ -117,10 +118,10 @@ class Participant(Protocol):
     def deliver(self, message: ValueMessage) -> None:
         """A new value (already held by the record): run the callbacks. In the reader."""
 
-    def holders_changed(self) -> None:
+    def holders_changed(self, standing: Standing) -> None:
         """Whether anyone holds the channel changed, its value did not (a mirror's; see
-        :class:`~tango_channels.protocol.HoldersChanged`). In the reader, or in the thread that
-        called :meth:`Bus.subscribers_seen`."""
+        :class:`~tango_channels.protocol.HoldersChanged`), as ``standing`` says. In the reader,
+        or in the thread that called :meth:`Bus.subscribers_seen`."""
 
 
 P = TypeVar("P", bound=Participant)
@@ -303,12 +304,13 @@ class Bus:
         with self._write_lock:
             return self._writer_call(*commands)
 
-    def subscribers_seen(self, counts: dict[str, int]) -> None:
-        """Tell the protocol how many subscribers (``PUBSUB NUMSUB``) mirror channels have
-        now: those whose count dropped are asked who holds them (see
+    def subscribers_seen(self, counts: dict[str, int], asked_at: float | None = None) -> None:
+        """Tell the protocol how many subscribers (``PUBSUB NUMSUB``, asked at ``asked_at``, a
+        ``time.monotonic()``; None: now) mirror channels have: those whose count dropped are
+        asked who holds them (see
         :meth:`~tango_channels.protocol.ChannelProtocol.subscribers_seen`)."""
         with self._lock:
-            actions = self._protocol.subscribers_seen(counts, _now())
+            actions = self._protocol.subscribers_seen(counts, _now(), asked_at)
         self._carry_out(actions)
 
     def pending_values(self) -> int:
@@ -378,6 +380,12 @@ class Bus:
                 del self._participants[record.name]
             actions = self._protocol.close(record)
         self._carry_out(actions)
+
+    def standing(self, record: ChannelRecord) -> Standing:
+        """``record``'s standing now, made under the lock (for a thread other than the
+        reader: see :class:`~tango_channels.protocol.Standing`)."""
+        with self._lock:
+            return self._protocol.standing(record)
 
     def update(self, record: ChannelRecord, *, timeout: float | None, default: Any) -> None:
         with self._lock:
@@ -653,7 +661,7 @@ class Bus:
             elif type(action) is HoldersChanged:
                 participant = self._participants.get(action.record.name)
                 if participant is not None:
-                    participant.holders_changed()
+                    participant.holders_changed(action.standing)
             elif type(action) is Undecodable:
                 for fn in self._decode_error_listeners:
                     try:

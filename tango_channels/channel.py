@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from .bus import Bus
-from .protocol import ChannelRecord, QueryProgress, Role
+from .protocol import ChannelRecord, QueryProgress, Role, Standing
 from .registry import Registry
 from .transport.runtime import Event
 from .wire.messages import ValueMessage
@@ -162,7 +162,7 @@ class _Callbacks:
         """A new value (see :class:`~tango_channels.bus.Participant`)."""
         raise NotImplementedError
 
-    def holders_changed(self) -> None:
+    def holders_changed(self, standing: Standing) -> None:
         """Whether anyone holds it changed (see :class:`~tango_channels.bus.Participant`)."""
 
     def close(self) -> None:
@@ -185,12 +185,14 @@ class Channel(_Callbacks):
     and offers none of it: when nobody holds a value it does not adopt its default (nor
     BLISS's ``None``), and it answers every query with ``None`` unless the value was set here.
     A bridge such as the Tango device needs this: a BLISS session must start exactly as if the
-    bridge were not there. ``on_holders_changed()`` (mirrors, not in BLISS) is called when
-    whether anyone holds the channel changes without a new value: nobody holds it (a first
+    bridge were not there. ``on_holders_changed(standing)`` (mirrors, not in BLISS) is called
+    when whether anyone holds the channel changes without a new value: nobody holds it (a first
     query answered without a value, or the last holder gone: see :attr:`abandoned`), or a
-    holder is back. ``on_message(message)`` (not in BLISS) is called with each new value as
-    the :class:`~tango_channels.wire.messages.ValueMessage` that carried it (its sender and
-    source timestamp with it: a bridge shows each value with its own time, never one looked up
+    holder is back; ``standing`` (a :class:`~tango_channels.protocol.Standing`) says how it
+    stands, as made when it changed (another thread reads that, never the live record).
+    ``on_message(message)`` (not in BLISS) is called with each new value as the
+    :class:`~tango_channels.wire.messages.ValueMessage` that carried it (its sender and source
+    timestamp with it: a bridge shows each value with its own time, never one looked up
     later), before the callbacks; it is held strongly.
     """
 
@@ -200,7 +202,7 @@ class Channel(_Callbacks):
     # bridge holds thousands of channels nobody waits on).
     _ready: Event | None
     _self_updates: bool
-    _on_holders_changed: Callable[[], Any] | None
+    _on_holders_changed: Callable[[Standing], Any] | None
     _on_message: Callable[[ValueMessage], Any] | None
 
     def __new__(
@@ -214,7 +216,7 @@ class Channel(_Callbacks):
         bus: Bus | None = None,
         self_updates: bool = True,
         mirror: bool = False,
-        on_holders_changed: Callable[[], Any] | None = None,
+        on_holders_changed: Callable[[Standing], Any] | None = None,
         on_message: Callable[[ValueMessage], Any] | None = None,
     ) -> Channel:
         bus = bus if bus is not None else bus_for(redis)
@@ -330,9 +332,15 @@ class Channel(_Callbacks):
             reason = f"{query.answered} of {query.expected} holders answered the query"
         return f"{prefix}{reason}{suffix}"
 
-    def holders_changed(self) -> None:
+    def holders_changed(self, standing: Standing) -> None:
         if self._on_holders_changed is not None:
-            self._on_holders_changed()
+            self._on_holders_changed(standing)
+
+    def standing(self) -> Standing:
+        """How the channel stands now (held value, held by anyone, since when not), made under
+        the bus's lock: what a thread other than the reader reads (see
+        :class:`~tango_channels.protocol.Standing`)."""
+        return self._bus.standing(self._record)
 
     def deliver(self, message: ValueMessage) -> None:
         """A new value held (received, or our default): wake readers, run callbacks."""

@@ -101,6 +101,7 @@ __all__ = [
     "Publish",
     "QueryProgress",
     "Role",
+    "Standing",
     "Step",
     "Subscribe",
     "Undecodable",
@@ -187,6 +188,24 @@ class QueryProgress:
     retries: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Whether anyone holds a channel, at one moment: what another thread may read of a
+    :class:`ChannelRecord`, which only the protocol changes (under the bus's lock). Made by
+    :meth:`ChannelProtocol.standing` under that lock, never changed after.
+
+    ``held``: the value held (None before the first); ``live``: a process holds it now;
+    ``abandoned``: since when (``time.time()``) nobody holds it, if nobody does (mirrors);
+    ``settled``: the first value is known, or every holder answered without one;
+    ``why_no_value``: why there is no value yet, for people ("" when there is one)."""
+
+    held: ValueMessage | None
+    live: bool
+    abandoned: float | None
+    settled: bool
+    why_no_value: str
+
+
 @dataclass(eq=False, slots=True)
 class ChannelRecord:
     """What the protocol knows of one open channel. Channels read it; only the protocol
@@ -216,6 +235,9 @@ class ChannelRecord:
     held_back: bool = False
     heard_at: float = -math.inf  # monotonic: the last value from another process
     counted_at: float = -math.inf  # monotonic: the last subscriber count
+    # monotonic: when Redis confirmed our subscription on this connection (inf: not yet); a
+    # subscriber count asked before that does not count us (see subscribers_seen)
+    confirmed_at: float = math.inf
 
     def __post_init__(self) -> None:
         self.wire_name = self.name.encode()
@@ -282,9 +304,10 @@ class HoldersChanged(NamedTuple):
     """Whether anyone holds the (mirror) channel of ``record`` changed without a new value:
     nobody holds it (a first query answered without a value, or the last holder gone:
     :attr:`ChannelRecord.abandoned` says when), or a holder answered again with the value
-    already shown."""
+    already shown. ``standing`` is the channel's, made when it changed."""
 
     record: ChannelRecord
+    standing: Standing
 
 
 class Undecodable(NamedTuple):
@@ -407,6 +430,23 @@ class ChannelProtocol:
 
     def record(self, name: str) -> ChannelRecord | None:
         return self._records.get(name)
+
+    def standing(self, record: ChannelRecord) -> Standing:
+        """``record``'s standing now (see :class:`Standing`)."""
+        held = record.held
+        if held is not None:
+            why = ""
+        elif not self._connected:
+            why = "not connected to Redis"
+        elif record.query is None:
+            why = "not subscribed yet"
+        elif record.nobody_holds:
+            why = "no process holds a value"
+        elif record.query.expected is None:
+            why = "query sent, no answer yet"
+        else:
+            why = f"{record.query.answered} of {record.query.expected} holders answered the query"
+        return Standing(held, record.live, record.abandoned, record.settled, why)
 
     def names(self) -> list[str]:
         return sorted(self._records)
@@ -537,6 +577,7 @@ class ChannelProtocol:
         self._connected = False
         for record in self._records.values():
             self._move(record, Step.DISCONNECTED)
+            record.confirmed_at = math.inf
             del record.outbox[:-1]
             record.held_back = record.held_back or record.unsent
 
@@ -560,6 +601,7 @@ class ChannelProtocol:
         if record is None:
             return []
         before = record.phase
+        first = record.phase is Phase.SUBSCRIBING
         if self._move(record, Step.CONFIRMED) is None:
             return [
                 Warn(
@@ -568,6 +610,8 @@ class ChannelProtocol:
                     (record.name, before.value),
                 )
             ]
+        if first:
+            record.confirmed_at = now.monotonic
         record.held_back = False  # what was set during an outage may go now
         if not record.needs_query:
             return []
@@ -640,15 +684,25 @@ class ChannelProtocol:
                 actions.append(self._start_query(record, now, retries, again=True))
         return actions
 
-    def subscribers_seen(self, counts: dict[str, int], now: Instant) -> list[Action]:
-        """The subscriber counts of mirror channels, as ``PUBSUB NUMSUB`` gave them: a channel
-        whose count dropped is asked again (a holder may have gone), one whose only subscriber
-        is us is held by nobody (no need to ask). Returns the queries to publish."""
+    def subscribers_seen(
+        self, counts: dict[str, int], now: Instant, asked_at: float | None = None
+    ) -> list[Action]:
+        """The subscriber counts of mirror channels, as ``PUBSUB NUMSUB`` gave them (asked
+        at ``asked_at``, monotonic; None: now): a channel whose count dropped is asked again
+        (a holder may have gone), one whose only subscriber is us is held by nobody (no need
+        to ask). Returns the queries to publish.
+
+        A count asked before Redis confirmed our own subscription may not count us: it is
+        not taken (a holder that left just after it would leave the count unchanged, and
+        never be noticed)."""
+        asked = now.monotonic if asked_at is None else asked_at
         actions: list[Action] = []
         for name, count in counts.items():
             record = self._records.get(name)
             if record is None or record.role is not Role.MIRROR or count < 1:
                 continue  # not ours, or not subscribed yet (count 0)
+            if record.confirmed_at > asked:
+                continue  # asked before our subscription was confirmed: we may be missing
             before, record.subscribers = record.subscribers, count
             heard = record.heard_at > record.counted_at  # a value came since the last count
             record.counted_at = now.monotonic
@@ -780,7 +834,7 @@ class ChannelProtocol:
                 # Held again, the value unchanged (a holder back after a Redis restart).
                 record.nobody_holds = False
                 record.abandoned = None
-                actions.append(HoldersChanged(record))
+                actions.append(HoldersChanged(record, self.standing(record)))
         return actions + self._check_query(query, now)
 
     def _query_id(self, again: bool) -> str:
@@ -837,7 +891,7 @@ class ChannelProtocol:
         record.nobody_holds = True
         if record.held is not None:
             record.abandoned = now.wall
-        return [HoldersChanged(record)]
+        return [HoldersChanged(record, self.standing(record))]
 
     def _ask_again(
         self,

@@ -415,6 +415,23 @@ def test_a_subscriber_gone_makes_the_mirror_ask_who_still_holds_the_channel():
     assert record.live
 
 
+def test_a_count_asked_before_our_subscription_was_confirmed_is_not_taken():
+    """The survey may ask while our SUBSCRIBE is on its way: that count lacks us. Taken, a
+    holder leaving just after would leave the count unchanged (2 then 2), never noticed."""
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    asked = us.clock.now().monotonic  # BLISS and another mirror subscribed: 2, without us
+    us.clock.advance(0.01)
+    query = us.join(subscribers=3)
+    us.receive(encode_reply(NAME, query.id, encode_value(BLISS, us.clock.wall - 1, "MOVING")))
+    us.clock.advance(REJOIN_WINDOW)
+    assert us.protocol.subscribers_seen({NAME: 2}, us.clock.now(), asked_at=asked) == []
+    assert record.subscribers is None  # not taken
+    us.protocol.subscribers_seen({NAME: 3}, us.clock.now())
+    (query,) = queries(us.protocol.subscribers_seen({NAME: 2}, us.clock.now()))  # BLISS gone
+    assert not is_join(query.id)
+
+
 def test_a_new_session_s_default_replaces_what_a_killed_session_left():
     """Killed mid-move, a session leaves MOVING; the next one starts from its own default and
     publishes nothing: the mirror asks it, and shows that, not the dead session's MOVING."""
