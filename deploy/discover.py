@@ -40,7 +40,6 @@ from typing import Any
 
 from tango_channels import Bus, Channel, Opaque
 from tango_channels.transport.address import RedisAddress, ask_beacon
-from tango_channels_deploy.axis_names import axis_name_error, device_name
 from tango_channels_deploy.config import AXIS_CLASS, SERVER
 from tango_channels_device.access import BY_CLASS, CLASS_PROPERTY
 from tango_channels_device.bridge.axes import (
@@ -49,6 +48,7 @@ from tango_channels_device.bridge.axes import (
     is_axis_state,
     move_stop_channel,
 )
+from tango_channels_device.bridge.axis_names import axis_name_error, device_name
 from tango_channels_device.bridge.kinds import infer_kind
 from tango_channels_device.bridge.lines import LineError, parse_line
 

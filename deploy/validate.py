@@ -20,7 +20,7 @@ each against its own class (:data:`CLASS_CHECKS`). What is checked, and where it
   with the device's own parsers: each ``Channels`` line with
   :func:`tango_channels_device.bridge.lines.parse_lines`, ``RedisUrl`` with
   :meth:`RedisAddress.from_url`, ``BeaconHost`` as ``host:port``, ``Axis`` as a BLISS axis
-  name (:mod:`tango_channels_deploy.axis_names`);
+  name (:mod:`tango_channels_device.bridge.axis_names`);
 - the axis of each ``BeaconAxis`` device (its ``Axis``, or the last member of its name): a
   BLISS axis name, served by one device of the file only;
 - attribute property names: those dsconfig writes (it refuses any other at write time);
@@ -46,11 +46,11 @@ from tango.server import class_property, device_property
 from tango.utils import is_array, seqStr_2_obj
 
 from tango_channels.transport.address import RedisAddress, parse_host_port
-from tango_channels_deploy.axis_names import axis_name_error, default_axis
 from tango_channels_deploy.config import AXIS_CLASS, SERVER, Device, class_entry, devices
 from tango_channels_device.access import BY_CLASS, CLASS_PROPERTY, AccessRules, never_allowed
 from tango_channels_device.beacon_axis import BeaconAxis
 from tango_channels_device.beacon_channels import BeaconChannels
+from tango_channels_device.bridge.axis_names import axis_name_error, default_axis
 from tango_channels_device.bridge.lines import parse_axis_lines, parse_lines
 
 __all__ = [

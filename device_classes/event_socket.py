@@ -38,7 +38,7 @@ IIOP_PROFILE = 0  # TAG_INTERNET_IOP: the profile that says where the server lis
 def make_event_socket(device_name: str | None = None) -> None:
     """Make this server's event socket, once per process, if it runs (not while it starts:
     cppTango neither pushes interface changes then, nor answers its own admin device).
-    ``device_name``: a device of this server; the first BeaconChannels device if None."""
+    ``device_name``: a device of this server; the first of its devices if None."""
     global _made
     util = tango.Util.instance()
     if _made or util.is_svr_starting():
@@ -48,7 +48,10 @@ def make_event_socket(device_name: str | None = None) -> None:
             return
         admin = util.get_dserver_device()
         if device_name is None:
-            devices = util.get_device_list_by_class("BeaconChannels")
+            devices = [
+                *util.get_device_list_by_class("BeaconChannels"),
+                *util.get_device_list_by_class("BeaconAxis"),
+            ]
             if not devices:
                 return
             device_name = devices[0].get_name()

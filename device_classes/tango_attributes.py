@@ -1,16 +1,17 @@
-"""The device's dynamic attributes on the Tango side: made, pushed, read, retired.
+"""A BeaconChannels device's dynamic attributes on the Tango side: made, pushed, read, retired.
 
-:class:`TangoAttributes` is the publisher's :class:`~tango_channels_device.bridge.publisher.Sink`
-(what it needs of Tango) and what the device's reads use. It lives as long as the device
-object: attributes are never removed while the server runs (removing one a client is reading
-crashes PyTango 10.3 servers), so what it knows of them survives Init: the Tango type of each
-(a channel that comes back with another type is refused, not given a second attribute), the
-record each shows now, and why a retired one shows nothing any more.
+:class:`TangoAttributes` is the device's :class:`~tango_channels_device.bridge.devices.Sink`
+(what the publisher needs of Tango) and what the device's reads use. It keeps no table of its
+own: the device's attribute table is its
+:class:`~tango_channels_device.bridge.devices.ChannelsBridge`'s (one record per attribute,
+surviving Init), and a read is one look-up there and one reference (the record's ``shown``
+sample: its value, or the error that says why there is none, a retired attribute's included).
+Attributes are never removed while the server runs (removing one a client is reading crashes
+PyTango 10.3 servers): a record keeps its attribute's name and type until a restart.
 
 Threads: the publisher thread makes attributes (under the device monitor), pushes events
 (PyTango takes the monitor for each push) and retires attributes; omniORB threads read
-(:meth:`TangoAttributes.read`, under the monitor). The maps are written by the publisher under
-the monitor, or by Init, which holds it.
+(:meth:`TangoAttributes.read`, under the monitor).
 """
 
 from __future__ import annotations
@@ -22,26 +23,71 @@ from typing import Any
 import tango
 from tango import AttrQuality, DevState
 
-from .bridge.attribute import AttributeRecord, EventKind
+from .bridge.attribute import EVENT_BITS, AttributeRecord, EventKind
 from .bridge.criteria import Criteria
-from .bridge.publisher import Busy, Counters, DeviceState
+from .bridge.devices import Busy, ChannelsBridge, Counters
 from .bridge.sample import Sample
+from .bridge.status import DeviceState
 from .errors import dev_failed, raise_failed
 from .event_socket import make_event_socket
-from .tango_types import TangoType, tango_text, tango_type
+from .tango_types import tango_text, tango_type
 
-__all__ = ["COUNTER_ATTRIBUTES", "TangoAttributes"]
+__all__ = ["COUNTER_ATTRIBUTES", "QUALITIES", "TangoAttributes", "event_value", "push_event"]
 
 log = logging.getLogger("BeaconChannels")
 
-#: The counter attributes and the field of Counters (or the device's) each shows.
+#: The counter attributes and the field of Counters each shows.
 COUNTER_ATTRIBUTES = {
     "ValuesReceived": "values_received",
     "EventsPushed": "events_pushed",
     "ValuesCoalesced": "values_coalesced",
     "UndecodableMessages": "undecodable_messages",
 }
-_QUALITIES = {name: AttrQuality.names[name] for name in AttrQuality.names}
+QUALITIES = {name: AttrQuality.names[name] for name in AttrQuality.names}
+
+
+def push_event(device: Any, kind: EventKind, name: str, event: tuple[Any, ...]) -> bool:
+    """Push one event of ``device``'s attribute ``name``; False (and a warning) if Tango
+    refused it."""
+    push = {
+        EventKind.CHANGE: device.push_change_event,
+        EventKind.ARCHIVE: device.push_archive_event,
+        EventKind.ALARM: device.push_alarm_event,
+    }[kind]
+    try:
+        push(name, *event)
+    except tango.DevFailed as exc:  # e.g. the monitor busy past its timeout
+        log.warning("pushing a %s event of %s: %s", kind.value, name, exc.args[0].desc)
+        return False
+    return True
+
+
+def event_value(record: AttributeRecord, sample: Sample, origin: str) -> tuple[Any, ...]:
+    """What ``push_*_event`` takes for ``sample`` of ``record``'s attribute: an error, or a
+    value (a placeholder for no value), its time and quality."""
+    assert record.kind is not None
+    ttype = tango_type(record.kind)
+    if sample.error and not sample.absent:
+        return (dev_failed(sample.reason, sample.error, origin),)
+    if sample.value is None:
+        return (ttype.placeholder(), sample.timestamp, AttrQuality.ATTR_INVALID)
+    return (ttype.to_tango(sample.value), sample.timestamp, QUALITIES[sample.quality.value])
+
+
+def read_value(record: AttributeRecord | None, origin: str) -> tuple[Any, float, Any]:
+    """What a client reads of ``record``'s attribute: the sample it shows (no I/O, no lock:
+    one reference), or the error that says why there is none."""
+    sample = record.shown if record is not None else None
+    if record is None or record.kind is None:
+        raise_failed("BeaconChannels_NoChannel", "this attribute shows no channel", origin)
+    ttype = tango_type(record.kind)
+    if sample is None:  # made a moment ago, its first sample not shown yet
+        return ttype.placeholder(), time.time(), AttrQuality.ATTR_INVALID
+    if sample.error:
+        raise_failed(sample.reason, sample.error, origin)
+    if sample.value is None:
+        return ttype.placeholder(), sample.timestamp, AttrQuality.ATTR_INVALID
+    return ttype.to_tango(sample.value), sample.timestamp, QUALITIES[sample.quality.value]
 
 
 class TangoAttributes:
@@ -49,18 +95,10 @@ class TangoAttributes:
 
     def __init__(self, device: Any) -> None:
         self.device = device
-        self.types: dict[str, TangoType] = {}  # attribute (lower case) -> its Tango type
-        # attribute (lower case) -> (attribute, record key, kind): what it was made for
-        self.made: dict[str, tuple[str, str, str]] = {}
-        self.retired: dict[str, str] = {}  # attribute (lower case) -> why it shows nothing
-        self.records: dict[str, AttributeRecord] = {}  # attribute (lower case) -> its record
+        self.bridge: ChannelsBridge | None = None  # set by the device once it knows its Redis
         self._attributes: dict[str, Any] = {}  # attribute (lower case) -> tango.Attribute
         self._origin = f"BeaconChannels {device.get_name()}"
         self._state: DevState | None = None
-
-    def known(self) -> dict[str, tuple[str, str]]:
-        """Record key -> (attribute, kind): the attributes that exist, for the catalogue."""
-        return {key: (attribute, kind) for attribute, key, kind in self.made.values()}
 
     # ------------------------------------------------------------------ Sink
     def create(self, records: list[AttributeRecord]) -> dict[AttributeRecord, str]:
@@ -69,20 +107,20 @@ class TangoAttributes:
         try:
             with tango.AutoTangoMonitor(self.device):
                 for record in records:
-                    why = self._expose(record)
+                    why = self._create_attribute(record)
                     if why:
                         refused[record] = why
         except tango.DevFailed as exc:  # the monitor stayed busy past its timeout
             raise Busy(exc.args[0].desc) from None
         return refused
 
-    def listened(self, record: AttributeRecord, kind: EventKind) -> bool:
+    def listening(self, record: AttributeRecord) -> int:
         attr = self._attribute(record)
-        if kind is EventKind.CHANGE:
-            return bool(attr.change_event_subscribed())
-        if kind is EventKind.ARCHIVE:
-            return bool(attr.archive_event_subscribed())
-        return bool(attr.alarm_event_subscribed())
+        return (
+            (EVENT_BITS[EventKind.CHANGE] if attr.change_event_subscribed() else 0)
+            | (EVENT_BITS[EventKind.ARCHIVE] if attr.archive_event_subscribed() else 0)
+            | (EVENT_BITS[EventKind.ALARM] if attr.alarm_event_subscribed() else 0)
+        )
 
     def criteria(self, record: AttributeRecord) -> Criteria | None:
         try:
@@ -93,19 +131,13 @@ class TangoAttributes:
 
     def push(self, record: AttributeRecord, kind: EventKind, sample: Sample) -> bool:
         assert record.name is not None
-        ttype = self.types[record.name.lower()]
-        if sample.error and not sample.absent:
-            event: tuple[Any, ...] = (dev_failed(sample.reason, sample.error, self._origin),)
-        elif sample.value is None:
-            event = (ttype.placeholder(), sample.timestamp, AttrQuality.ATTR_INVALID)
-        else:
-            quality = _QUALITIES[sample.quality.value]
-            event = (ttype.to_tango(sample.value), sample.timestamp, quality)
-        return self._push(kind, record.name, event)
+        return push_event(self.device, kind, record.name, event_value(record, sample, self._origin))
 
-    def retire(self, record: AttributeRecord, why: str) -> None:
-        if record.name is not None:
-            self.retire_names([record.name.lower()], why)
+    def retire(self, record: AttributeRecord) -> None:
+        assert record.name is not None and record.shown is not None
+        failed = dev_failed(record.shown.reason, record.shown.error or "", self._origin)
+        for kind in EventKind:
+            push_event(self.device, kind, record.name, (failed,))
 
     def show_state(self, state: DeviceState) -> None:
         device = self.device
@@ -113,74 +145,28 @@ class TangoAttributes:
         device.set_state(new)
         device.set_status(state.status)
         was_alarm, self._state = self._state == DevState.ALARM, new
-        self._push(EventKind.CHANGE, "State", (new,))
-        self._push(EventKind.CHANGE, "Status", (state.status,))
+        push_event(device, EventKind.CHANGE, "State", (new,))
+        push_event(device, EventKind.CHANGE, "Status", (state.status,))
         if was_alarm != (new == DevState.ALARM):  # an alarm handler follows the device
-            self._push(EventKind.ALARM, "State", (new,))
+            push_event(device, EventKind.ALARM, "State", (new,))
 
     def show_counters(self, counters: Counters) -> None:
         for name, field_name in COUNTER_ATTRIBUTES.items():
-            self._push(EventKind.CHANGE, name, (getattr(counters, field_name),))
+            push_event(self.device, EventKind.CHANGE, name, (getattr(counters, field_name),))
 
     def show_names(self, names: list[str]) -> None:
-        self._push(EventKind.CHANGE, "ChannelNames", ([tango_text(n) for n in names],))
-
-    def status_lines(self) -> list[str]:
-        if not self.retired:
-            return []
-        return [
-            f"{len(self.retired)} attributes retired (their channels went away; a restart "
-            "drops them)."
-        ]
+        push_event(
+            self.device, EventKind.CHANGE, "ChannelNames", ([tango_text(n) for n in names],)
+        )
 
     # ------------------------------------------------------------------ reads
     def read(self, name: str) -> tuple[Any, float, Any]:
-        """What a client reads of attribute ``name``: the sample its record shows (no I/O,
-        no lock: one reference), or the error that says why there is none."""
-        key = name.lower()
-        why = self.retired.get(key)
-        if why is not None:
-            raise_failed("BeaconChannels_Retired", why, self._origin)
-        record = self.records.get(key)
-        sample = record.shown if record is not None else None
-        ttype = self.types[key]
-        if sample is None:  # made a moment ago, its first sample not shown yet
-            return ttype.placeholder(), time.time(), AttrQuality.ATTR_INVALID
-        if sample.error:
-            raise_failed(sample.reason, sample.error, self._origin)
-        if sample.value is None:
-            return ttype.placeholder(), sample.timestamp, AttrQuality.ATTR_INVALID
-        return ttype.to_tango(sample.value), sample.timestamp, _QUALITIES[sample.quality.value]
-
-    def retire_names(self, keys: list[str], why: str) -> None:
-        """Attributes (lower-case names) that show nothing any more, and why: reads and an
-        error event say so until the server restarts (a restart drops them)."""
-        for key in keys:
-            attribute, channel, _ = self.made[key]
-            reason = self.retired.get(key) or (  # retired before: it still says why
-                f"attribute {attribute} no longer shows channel {channel}: {why}; "
-                "it goes away when the server restarts"
-            )
-            self.retired[key] = reason
-            self.records.pop(key, None)
-            failed = dev_failed("BeaconChannels_Retired", reason, self._origin)
-            for kind in EventKind:
-                self._push(kind, attribute, (failed,))
+        """What a client reads of attribute ``name`` (see :func:`read_value`)."""
+        bridge = self.bridge
+        record = bridge.by_name.get(name.lower()) if bridge is not None else None
+        return read_value(record, self._origin)
 
     # ------------------------------------------------------------------ internals
-    def _push(self, kind: EventKind, name: str, event: tuple[Any, ...]) -> bool:
-        push = {
-            EventKind.CHANGE: self.device.push_change_event,
-            EventKind.ARCHIVE: self.device.push_archive_event,
-            EventKind.ALARM: self.device.push_alarm_event,
-        }[kind]
-        try:
-            push(name, *event)
-        except tango.DevFailed as exc:  # e.g. the monitor busy past its timeout
-            log.warning("pushing a %s event of %s: %s", kind.value, name, exc.args[0].desc)
-            return False
-        return True
-
     def _attribute(self, record: AttributeRecord) -> Any:
         assert record.name is not None
         key = record.name.lower()
@@ -189,35 +175,11 @@ class TangoAttributes:
             attr = self._attributes[key] = self.device.get_device_attr().get_attr_by_name(key)
         return attr
 
-    def _expose(self, record: AttributeRecord) -> str:
-        """Make (or give back, after Init) the attribute of ``record``; why not, if not."""
-        assert record.kind is not None and record.name is not None
-        key = record.name.lower()
-        wanted = tango_type(record.kind)
-        existing = self.types.get(key)
-        if existing is not None and existing.signature != wanted.signature:
-            return (
-                f"channel {record.channel} is now {record.kind}, but attribute {record.name} "
-                "has another type: restart the server to change it"
-            )
-        if existing is None:
-            try:
-                self._create_attribute(record, wanted)
-            except tango.DevFailed as exc:
-                return (
-                    f"cannot create attribute {record.name} for channel {record.channel}: "
-                    f"{exc.args[0].desc}"
-                )
-        self.types[key] = wanted
-        self.made[key] = (record.name, record.key, str(record.kind))
-        self.retired.pop(key, None)
-        self.records[key] = record
-        return ""
-
-    def _create_attribute(self, record: AttributeRecord, ttype: TangoType) -> None:
+    def _create_attribute(self, record: AttributeRecord) -> str:
+        """Make the attribute of ``record``; why not, if not."""
         assert record.name is not None and record.kind is not None
         spec = record.spec
-        attr = ttype.make_attr(record.name, record.writable)
+        attr = tango_type(record.kind).make_attr(record.name, record.writable)
         props = tango.UserDefaultAttrProp()
         props.set_label(spec.label or record.channel)
         description = f"BLISS channel {record.channel}"
@@ -244,13 +206,21 @@ class TangoAttributes:
         attr.set_change_event(True, False)
         attr.set_archive_event(True, False)
         device = self.device
-        device.add_attribute(
-            attr,
-            r_meth=device.read_channel,
-            w_meth=device.write_channel if record.writable else None,
-        )
+        try:
+            device.add_attribute(
+                attr,
+                r_meth=device.read_channel,
+                w_meth=device.write_channel if record.writable else None,
+            )
+        except tango.DevFailed as exc:
+            return (
+                f"cannot create attribute {record.name} for channel {record.channel}: "
+                f"{exc.args[0].desc}"
+            )
         # Every event is pushed by code: alarm events are declared so too, or an ALARM_EVENT
         # subscriber breaks the attribute's change events (cppTango 10.3.3: push_change_event
         # then fails and change subscribers get stale or garbage values). On the device, once
         # the attribute exists: PyTango 10.3.1 drops Attr.set_alarm_event given before.
         device.set_alarm_event(record.name, True, False)
+        return ""
+

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from support.bridges import Bridges
 from support.peers import Peer, bliss_venv, pytango9_venv
 from support.redis_server import RedisServer
 from tango_channels import Bus
@@ -58,6 +59,14 @@ def bus(redis_server: RedisServer, make_bus: Callable[..., Bus]) -> Bus:
     bus = make_bus(redis_server.url)
     assert bus.wait_connected(5)
     return bus
+
+
+@pytest.fixture
+def bridges(redis_server, make_bus) -> Iterator[Bridges]:
+    """The server's publisher in this process, its devices' Tango halves fake sinks."""
+    made = Bridges(redis_server.url, make_bus)
+    yield made
+    made.stop()
 
 
 @pytest.fixture

@@ -8,20 +8,22 @@ timestamps events carry. Each test feeds items and asserts on the events.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tango_channels.protocol import Standing
 from tango_channels.wire.encode import encode_value
 from tango_channels.wire.messages import ValueMessage
 from tango_channels_device.bridge.attribute import (
     AttributeRecord,
+    AxisStateItem,
     BadMessage,
+    Connection,
     Context,
     EventKind,
-    Role,
+    View,
 )
 from tango_channels_device.bridge.axes import axis_state
 from tango_channels_device.bridge.criteria import Criteria
@@ -30,31 +32,13 @@ from tango_channels_device.bridge.lines import ChannelSpec
 from tango_channels_device.bridge.sample import NO_VALUE, REDIS_UNREACHABLE, Quality
 
 NAME = "al.pos"
-CONNECTED = Context(True, "", lambda source: None)
-OUTAGE = Context(False, "Redis at redis://x:6379/0 unreachable since 10:02:03, retrying", None)  # type: ignore[arg-type]
+CONTEXT = Context(lambda source: None)
+OUTAGE = Connection(False, "Redis at redis://x:6379/0 unreachable since 10:02:03, retrying")
+BACK = Connection(True, "connected to Redis at redis://x:6379/0")
 
 
-@dataclass
-class Held:
-    """What a mirror channel knows (the part of Channel a record reads)."""
-
-    held: ValueMessage | None = None
-    live: bool = True
-    abandoned: float | None = None
-
-    def why_no_value(self) -> str:
-        return "query sent, no answer yet"
-
-
-@dataclass
-class FakeFeed:
-    name: str
-    channel: Held
-
-
-def record(kind: str = "float", role: Role = Role.VALUE, name: str = NAME) -> AttributeRecord:
-    feed = FakeFeed(name, Held())
-    made = AttributeRecord(feed, ChannelSpec(name, name), role, parse_kind(kind))  # type: ignore[arg-type]
+def record(kind: str = "float", view: View = View.VALUE, name: str = NAME) -> AttributeRecord:
+    made = AttributeRecord(name, ChannelSpec(name, name), view, parse_kind(kind))
     made.name = name.replace(".", "_")
     return made
 
@@ -71,10 +55,7 @@ def events(made: AttributeRecord, items: list[Any], criteria: Criteria | None = 
     now = 1000.0
     for item in items:
         now += 1.0
-        if isinstance(item, ValueMessage):
-            made.feed.channel.held = item  # type: ignore[attr-defined]
-        context = OUTAGE if item == "outage" else CONNECTED
-        sample = made.sample(None if item == "outage" else item, context, now)
+        sample = made.sample(item, CONTEXT, now)
         for kind, shown in made.show(sample, now):
             out.append((kind, shown.error or shown.value, shown.quality, shown.timestamp))
     return out
@@ -108,7 +89,7 @@ def test_text_makes_an_event_when_it_changes():
 def test_event_timestamps_only_go_forward_even_when_a_value_is_stamped_earlier():
     """HDB++ keys its tables on attribute and time."""
     made = record()
-    seen = events(made, [value(1.0, 50.0), value(2.0, 40.0), "outage", value(3.0, 45.0)])
+    seen = events(made, [value(1.0, 50.0), value(2.0, 40.0), OUTAGE, BACK, value(3.0, 45.0)])
     stamps = [t for k, _, _, t in seen if k is EventKind.CHANGE]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
@@ -144,17 +125,17 @@ def test_warning_then_alarm_then_back_are_three_alarm_events():
 
 def test_an_outage_is_an_error_event_for_change_and_alarm_subscribers_saying_why():
     made = record()
-    seen = events(made, [value(1.0, 10.0), "outage", value(2.0, 11.0)], LIMITS)
+    seen = events(made, [value(1.0, 10.0), OUTAGE, BACK, value(2.0, 11.0)], LIMITS)
     errors = [(k, w) for k, w, q, _ in seen if q is Quality.INVALID]
     assert {k for k, _ in errors} == set(EventKind)  # change, archive and alarm
     assert all("unreachable since 10:02:03" in w and "(last value 1.0)" in w for _, w in errors)
     assert made.shown is not None and made.shown.value == 2.0  # back
-    assert of(EventKind.ALARM, seen)[-1] == (2.0, Quality.VALID)
+    assert of(EventKind.ALARM, seen)[-1] == (1.0, Quality.VALID)  # back: the value held
 
 
 def test_an_outage_error_carries_its_reason_for_reads():
     made = record()
-    events(made, [value(1.0, 10.0), "outage"])
+    events(made, [value(1.0, 10.0), OUTAGE])
     assert made.shown is not None and made.shown.reason == REDIS_UNREACHABLE
 
 
@@ -181,18 +162,35 @@ def test_a_value_of_another_type_is_an_error_naming_both_not_a_new_type():
 
 def test_a_channel_nobody_holds_any_more_shows_since_when_and_its_last_value():
     made = record()
-    events(made, [value(41.5, 10.0)])
-    made.feed.channel.live = False  # type: ignore[attr-defined]
-    made.feed.channel.abandoned = 20.0  # type: ignore[attr-defined]
-    shown = made.sample(None, CONNECTED, 30.0)
+    held = value(41.5, 10.0)
+    events(made, [held])
+    shown = made.sample(Standing(held, False, 20.0, True, ""), CONTEXT, 30.0)
     assert shown.absent and shown.reason == NO_VALUE
     assert f"no BLISS process holds {NAME} since " in (shown.error or "")
     assert "(last value 41.5)" in (shown.error or "")
 
 
-def test_an_axis_position_is_changing_while_its_axis_moves():
-    position = record("float", Role.POSITION, "axis.roby.position")
-    state = FakeFeed("axis.roby.state", Held(value(axis_state("MOVING"), 5.0)))
-    position.state_of_axis = state  # type: ignore[assignment]
-    (change, *_) = events(position, [value(1.0, 10.0)])
-    assert change[2] is Quality.CHANGING
+def test_an_axis_position_is_changing_while_its_axis_moves_and_valid_once_nobody_holds_it():
+    position = record("float", View.POSITION, "axis.roby.position")
+    moving = value(axis_state("MOVING"), 5.0)
+    following = AxisStateItem(Standing(moving, True, None, True, ""))
+    left = AxisStateItem(Standing(moving, False, 12.0, True, ""))  # a session killed mid-move
+    seen = events(position, [following, value(1.0, 10.0), left])
+    assert [q for k, _, q, _ in seen if k is EventKind.CHANGE][-2:] == [
+        Quality.CHANGING,
+        Quality.VALID,
+    ]
+
+
+def test_a_standing_taken_before_a_value_already_shown_says_nothing_newer():
+    made = record()
+    first, second = value(1.0, 10.0), value(2.0, 11.0)
+    events(made, [first, second, Standing(first, True, None, True, "")])
+    assert made.shown is not None and made.shown.value == 2.0
+
+
+def test_limit_switches_are_home_upper_lower_and_alarm_on_a_limit():
+    switches = record("spectrum:bool", View.LIMIT_SWITCHES, "axis.roby.state")
+    seen = events(switches, [value(axis_state("READY", "LIMPOS"), 10.0)])
+    (_, shown, quality, _), *_ = seen
+    assert list(shown) == [False, True, False] and quality is Quality.ALARM

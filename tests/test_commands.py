@@ -11,41 +11,21 @@ import threading
 import pytest
 
 from support import wait_for
-from support.fake_sink import FakeSink
 from tango_channels import Channel
 from tango_channels_device.bridge import commands
 from tango_channels_device.bridge.axes import axis_state
 from tango_channels_device.bridge.lines import LineError
-from tango_channels_device.bridge.publisher import Publisher
-
-
-@pytest.fixture
-def device(redis_server, make_bus):
-    made: list[Publisher] = []
-
-    def make(lines: list[str], axes: list[str] = ()) -> tuple[Publisher, FakeSink]:
-        sink = FakeSink()
-        bus = make_bus(redis_server.url)
-        assert bus.wait_connected(5)
-        publisher = Publisher(bus, sink, reserved_names=["State"], discovery_period=0.2)
-        made.append(publisher)
-        publisher.start(lines, list(axes))
-        assert publisher.wait_settled(5)
-        return publisher, sink
-
-    yield make
-    for publisher in made:
-        publisher.stop()
 
 
 def test_clear_cache_gives_every_holder_the_default_and_shows_it(
-    redis_server, make_bus, device, unique
+    redis_server, make_bus, bridges, unique
 ):
     session = make_bus(redis_server.url)  # a BLISS session holding two caches of one object
     initialized = Channel(f"{unique}_obj:initialized", value=1, bus=session)
     other = Channel(f"{unique}_obj:other", value="x", bus=session)
-    publisher, sink = device([f"{unique}_obj:initialized type=int default=0"])
-    cleared = commands.clear_cache(publisher.bus, publisher, [f"{unique}_obj"])
+    device, sink = bridges.channels([f"{unique}_obj:initialized type=int default=0"])
+    bus, publisher = bridges.buses[0], bridges.publisher
+    cleared = commands.clear_cache(bus, publisher, device, [f"{unique}_obj"])
     assert cleared == [f"{unique}_obj:initialized", f"{unique}_obj:other"]  # live ones too
     assert sink.values(f"{unique}_obj_initialized")[-1] == 0  # shown when it returns
     wait_for(lambda: initialized.value == 0, what="the line's default, in the session")
@@ -53,7 +33,7 @@ def test_clear_cache_gives_every_holder_the_default_and_shows_it(
 
 
 def test_stop_axes_asks_the_moving_axes_to_stop_as_blis_does(
-    redis_server, make_bus, device, unique
+    redis_server, make_bus, bridges, unique
 ):
     axis, resting = f"{unique[-20:]}ax", f"{unique[-20:]}rest"
     session = make_bus(redis_server.url)
@@ -64,22 +44,24 @@ def test_stop_axes_asks_the_moving_axes_to_stop_as_blis_does(
     asked = threading.Event()
     stop = Channel(f"axis.{axis}.move_stop", default_value=False, bus=session)
     stop.register_callback(on_stop := lambda value: value and asked.set())
-    publisher, _ = device([], [axis, resting])
-    assert commands.stop_axes(publisher.bus, publisher, []) == [axis]  # the moving one
+    device, _ = bridges.channels([], [axis, resting])
+    bus, publisher = bridges.buses[0], bridges.publisher
+    assert commands.stop_axes(bus, publisher, device, []) == [axis]  # the moving one
     assert asked.wait(5) and on_stop and held
 
 
 def test_adding_a_glob_line_follows_what_it_matches_now_and_a_bad_line_changes_nothing(
-    redis_server, make_bus, device, unique
+    redis_server, make_bus, bridges, unique
 ):
     session = make_bus(redis_server.url)
     held = [Channel(f"{unique}.g{i}", value=float(i), bus=session) for i in range(2)]
-    publisher, sink = device([])
-    opened = commands.add_line(publisher.bus, publisher, f"{unique}.g* type=float")
+    device, sink = bridges.channels([])
+    bus, publisher = bridges.buses[0], bridges.publisher
+    opened = commands.add_line(bus, publisher, device, f"{unique}.g* type=float")
     assert opened == [c.name for c in held]
-    assert sink.values(f"{unique}_g1") == [1.0]
+    assert sink.values(f"{unique}_g1") == [1.0]  # shown when it returns: a read sees it
     with pytest.raises(LineError, match="unknown type"):
-        commands.add_line(publisher.bus, publisher, f"{unique}.h type=flaot")
+        commands.add_line(bus, publisher, device, f"{unique}.h type=flaot")
     with pytest.raises(KeyError):
-        commands.remove(publisher, f"{unique}.nothing", "test")
-    assert publisher.names == [c.name for c in held]
+        commands.remove(publisher, device, f"{unique}.nothing", "test")
+    assert device.names == [c.name for c in held]

@@ -60,7 +60,7 @@ def server_threads(pid: int) -> int:
 
 
 def device_connections(server: RedisServer) -> int:
-    """Connections the device has open on ``server`` (it names them BeaconChannels:<device>)."""
+    """Connections the server has open on ``server`` (it names them BeaconChannels:<server>)."""
     clients = server.command("CLIENT", "LIST").decode().splitlines()
     return sum("name=BeaconChannels:" in client for client in clients)
 
@@ -190,7 +190,7 @@ def test_redis_restarts_fault_then_recover_with_holders_asked_again_and_nothing_
         try:
             wait_flowing(proxy, counter)
             threads, connections = server_threads(device.pid), device_connections(own_redis)
-            assert connections == 2  # the bus's reader and writer
+            assert connections == 3  # the bus's reader and writer, the survey's
 
             for restart in range(1, RESTARTS + 1):
                 own_redis.kill()

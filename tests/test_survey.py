@@ -19,7 +19,7 @@ from tango_channels_device.bridge.survey import Findings, Survey
 def survey(redis_server, plan: SurveyPlan, counts: list[dict[str, int]]) -> Survey:
     found: list[Findings] = []
     address = RedisAddress.from_url(redis_server.url)
-    return Survey(address, lambda: plan, found.append, counts.append)
+    return Survey(address, lambda: plan, found.append, lambda seen, _asked: counts.append(seen))
 
 
 def test_one_look_finds_glob_matches_counts_settings_and_axes_with_a_hash(

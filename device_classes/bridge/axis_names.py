@@ -10,7 +10,7 @@ reference to another object), and what the channels of an axis can carry: BLISS 
 ``axis.<name>.<setting>`` and caches ``<name>:initialized``, so a name holds no ``.`` and no
 ``:``; a glob character would make the name a pattern to Redis (``PUBSUB CHANNELS``, ``SCAN``);
 a ``/`` or a space can't stand in a Tango device name, nor in an ``Axes`` line unquoted.
-Tango-free: the deployment checks and ``discover`` share it.
+Tango-free: the device, the deployment checks and ``discover`` share it.
 """
 
 from __future__ import annotations

@@ -1,41 +1,52 @@
-"""What the device exposes: ``Channels`` and ``Axes`` lines -> channels -> attributes.
+"""What a BeaconChannels device exposes: ``Channels`` and ``Axes`` lines -> wanted attributes.
 
-The :class:`Catalogue` reads the lines (:mod:`~tango_channels_device.bridge.lines`), decides
-which channels to follow (a channel line, the channels a glob matches, the channels of an
-axis), the attributes each has (one; two for an axis state: its Tango state and its names),
-their kinds and their names (:mod:`~tango_channels_device.bridge.naming`), and forgets them
-again. It has one way in for each change (:meth:`Catalogue.configure`, :meth:`Catalogue.add`,
-:meth:`Catalogue.discovered`) and one way out (:meth:`Catalogue.remove`), and returns the
-:class:`~tango_channels_device.bridge.feed.Feed` objects to open or close: it does no I/O
-itself.
+The :class:`Catalogue` holds the device's lines (the properties, and what ``AddChannel`` and
+``RemoveChannel`` changed since) and what the survey found live for its globs, and says, as a
+pure function of both, which attributes the device should show (:meth:`Catalogue.wanted`):
+one :class:`Want` per attribute, keyed as the attribute record is. The publisher then makes the
+device's attribute table match it (:mod:`~tango_channels_device.bridge.devices`): attributes
+of channels no line matches any more are retired, and come back, under the same name, when a
+line matches them again.
 
-Owner: the publisher thread (:mod:`~tango_channels_device.bridge.publisher`); no lock.
+The rules:
+
+- a channel line exposes its channel; a glob line, every live channel it matches (now, and as
+  the survey finds them); an ``Axes`` line, the channels of its axis (or of every axis its
+  glob matches, live or with a settings hash);
+- a channel several lines match is one attribute, shown as the first of them says, in this
+  order: channel lines, ``Axes`` lines, glob lines, axis glob lines, each in the order given.
+  Removing one of them keeps the attribute while another matches;
+- ``RemoveChannel`` of a channel that a glob or an axis exposes hides that channel only
+  (it stays hidden until a line naming or matching it is added, or Init reads the
+  properties again);
+- a line given again (``AddChannel`` after ``RemoveChannel``) exposes its channels again.
+
+Owner: the publisher thread (:mod:`~tango_channels_device.bridge.publisher`); no lock, no I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .attribute import AttributeRecord, Item, Role
+from .attribute import View, attribute_key
 from .axes import AXIS_SETTINGS
-from .feed import Feed
 from .kinds import Kind, parse_kind
 from .lines import (
     AxisSpec,
     ChannelSpec,
     LineError,
+    parse_axis_line,
     parse_axis_lines,
     parse_line,
     parse_lines,
     refused_write,
 )
-from .naming import AttributeNamer, NameTaken
 from .settings import SettingSource
 
-__all__ = ["Catalogue", "SurveyPlan"]
+__all__ = ["Catalogue", "SurveyPlan", "Want", "axis_wants"]
 
 
 @dataclass(frozen=True)
@@ -49,257 +60,57 @@ class SurveyPlan:
     followed: tuple[str, ...] = ()
     settings: tuple[SettingSource, ...] = ()
 
-
-class Catalogue:
-    """The channels and axes of one device (see the module docstring). ``hand`` is given to
-    every feed (see :class:`~tango_channels_device.bridge.feed.Feed`). ``known``: attributes
-    that already exist (a previous configuration, before Init): record key -> (attribute,
-    kind); their names stay taken, and a record coming back with the same kind gets its
-    attribute back."""
-
-    def __init__(
-        self,
-        hand: Callable[[AttributeRecord, Item], None],
-        reserved_names: Iterable[str],
-        known: dict[str, tuple[str, str]] | None = None,
-    ) -> None:
-        self._hand = hand
-        self._known = dict(known or {})
-        self._namer = AttributeNamer([*reserved_names, *(a for a, _ in self._known.values())])
-        self._feeds: dict[str, Feed] = {}
-        self._by_attribute: dict[str, AttributeRecord] = {}
-        self._globs: list[ChannelSpec] = []
-        self._axis_globs: list[AxisSpec] = []
-        self._axes: dict[str, AxisSpec] = {}  # axis name -> the line that exposes it
-        self._removed: set[str] = set()  # glob matches removed by hand: not rediscovered
-        self._refused_globs: set[str] = set()
-        self.line_errors: list[str] = []
-        self.runtime_errors: list[str] = []
-
-    # ------------------------------------------------------------------ ways in
-    def configure(self, channel_lines: list[str], axis_lines: list[str]) -> list[Feed]:
-        """The ``Channels`` and ``Axes`` properties: the feeds to open."""
-        specs, channel_errors = parse_lines(channel_lines)
-        axes, axis_errors = parse_axis_lines(axis_lines)
-        self.line_errors = channel_errors + axis_errors
-        self._globs = [s for s in specs if s.is_glob]
-        self._axis_globs = [a for a in axes if a.is_glob]
-        feeds, refused = self._channels([(s.pattern, s) for s in specs if not s.is_glob])
-        self.runtime_errors += refused
-        for axis in axes:
-            if not axis.is_glob:
-                feeds += self._axis(axis.pattern, axis)
-        return feeds
-
-    def add(self, line: str, live: Iterable[str] = ()) -> list[Feed]:
-        """One more ``Channels`` line (``AddChannel``); ``live``: the channels on the server
-        now (those a glob line matches are followed at once). Raises
-        :class:`~tango_channels_device.bridge.lines.LineError` (a bad line, a channel already
-        exposed, a name taken) without changing anything."""
-        spec = parse_line(line)
-        if spec is None:
-            raise LineError("empty line")
-        if spec.is_glob:
-            if any(g.pattern == spec.pattern for g in self._globs):
-                raise LineError(f"{spec.pattern!r} is already configured")
-            self._globs.append(spec)
-            return self.discovered({spec.pattern: list(live)}, {})
-        if spec.pattern in self._feeds:
-            raise LineError(f"channel {spec.pattern!r} is already exposed")
-        self._removed.discard(spec.pattern)
-        feeds, refused = self._channels([(spec.pattern, spec)])
-        if refused:  # the caller is told; the device's configuration is still sound
-            raise LineError(refused[0])
-        return feeds
-
-    def discovered(
-        self, channels: dict[str, list[str]], axes: dict[str, list[str]]
-    ) -> list[Feed]:
-        """What the survey found live: the channels each glob pattern matches, the axes
-        each axis glob pattern matches. Returns the feeds to open for those not followed."""
-        feeds: list[Feed] = []
-        for glob in self._globs:
-            wanted = [
-                (name, glob)
-                for name in channels.get(glob.pattern, [])
-                if name not in self._feeds and name not in self._removed
-            ]
-            new, refused = self._channels(wanted)
-            feeds += new
-            self.runtime_errors += refused
-        for axis_glob in self._axis_globs:
-            for axis in sorted(set(axes.get(axis_glob.pattern, []))):
-                if fnmatch.fnmatchcase(axis, axis_glob.pattern):
-                    feeds += self._axis(axis, axis_glob)
-        return feeds
-
-    def name(self, record: AttributeRecord) -> None:
-        """Give ``record`` (its kind known) its attribute name, for the device to make it."""
-        known = self._known.get(record.key)
-        if record.name is None and known is not None and known[1] == str(record.kind):
-            record.name = known[0]
-        if record.name is None:
-            record.name = self._namer.assign([record.key])[record.key]
-        self._by_attribute[record.name.lower()] = record
-        record.named = True
-
-    # ------------------------------------------------------------------ way out
-    def remove(self, name: str) -> list[Feed]:
-        """Stop exposing channel ``name``, every channel of glob ``name``, or axis ``name``
-        (or axis glob): the feeds to close, their records marked removed. KeyError if
-        nothing is exposed by that name."""
-        globs = [g for g in self._globs if g.pattern == name]
-        axis_globs = [a for a in self._axis_globs if a.pattern == name]
-        if globs:
-            self._globs.remove(globs[0])
-            gone = [
-                f
-                for f in self._feeds.values()
-                if f.records[0].spec.is_glob and f.records[0].spec.pattern == name
-            ]
-        elif axis_globs or name in self._axes:
-            if axis_globs:
-                self._axis_globs.remove(axis_globs[0])
-            axes = {a for a, spec in self._axes.items() if spec.pattern == name}
-            gone = [f for f in self._feeds.values() if _axis_of(f.name) in axes]
-            for axis in axes:
-                del self._axes[axis]
-        elif name in self._feeds:
-            gone = [self._feeds[name]]
-        else:
-            raise KeyError(f"no exposed channel, glob or axis {name!r}")
-        for feed in gone:
-            del self._feeds[feed.name]
-            for record in feed.records:
-                record.removed = True
-                if record.name:
-                    self._by_attribute.pop(record.name.lower(), None)
-                    self._known[record.key] = (record.name, str(record.kind))
-                if record.spec.is_glob or record.role is not Role.VALUE:
-                    self._removed.add(feed.name)
-            for other in self._feeds.values():  # an axis's position no longer follows it
-                other.dependents = [r for r in other.dependents if not r.removed]
-        return gone
-
-    # ------------------------------------------------------------------ what there is
-    def feeds(self) -> list[Feed]:
-        return list(self._feeds.values())
-
-    def feed(self, channel: str) -> Feed | None:
-        return self._feeds.get(channel)
-
-    def records(self) -> list[AttributeRecord]:
-        return [r for f in self._feeds.values() for r in f.records]
-
-    def by_channel(self, channel: str) -> AttributeRecord | None:
-        """The main record of ``channel`` (its value; an axis state's Tango state)."""
-        feed = self._feeds.get(channel)
-        return feed.records[0] if feed is not None and feed.records else None
-
-    def by_attribute(self, attribute: str) -> AttributeRecord | None:
-        return self._by_attribute.get(attribute.lower())
-
-    def axes(self) -> list[str]:
-        return sorted(self._axes)
-
-    def default_for(self, channel: str) -> object:
-        """What ``ClearCache`` gives ``channel``: its line's ``default``."""
-        record = self.by_channel(channel)
-        if record is not None:
-            return record.spec.default
-        for glob in self._globs:
-            if fnmatch.fnmatchcase(channel, glob.pattern):
-                return glob.default
-        return None
-
-    def plan(self) -> SurveyPlan:
+    def __or__(self, other: SurveyPlan) -> SurveyPlan:
+        """Both plans: what the devices on one Redis look for together."""
         return SurveyPlan(
-            globs=tuple(g.pattern for g in self._globs),
-            axis_globs=tuple(a.pattern for a in self._axis_globs),
-            followed=tuple(self._feeds),
-            settings=tuple(
-                sorted({r.spec.setting for r in self.records() if r.spec.setting}, key=str)
-            ),
+            *(
+                tuple(dict.fromkeys((*getattr(self, f.name), *getattr(other, f.name))))
+                for f in dataclasses.fields(self)
+            )
         )
 
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """One attribute a device should show: its channel, the line (as a spec) that decides
+    how, what it shows of the channel, and the channel of the axis state a position follows."""
+
+    channel: str
+    spec: ChannelSpec
+    view: View = View.VALUE
+    axis_state: str | None = None
+    name: str | None = None  # a fixed name (a motor device's attributes)
+
     @property
-    def errors(self) -> list[str]:
-        return self.line_errors + self.runtime_errors
+    def key(self) -> str:
+        return attribute_key(self.channel, self.view)
 
-    # ------------------------------------------------------------------ internals
-    def _channels(self, wanted: list[tuple[str, ChannelSpec]]) -> tuple[list[Feed], list[str]]:
-        """Feeds with one record each (those whose kind is known are named at once), and
-        why the others were refused."""
-        feeds: list[Feed] = []
-        refused: list[str] = []
-        for name, spec in sorted(wanted, key=lambda w: w[0]):
-            if spec.writable and spec.is_glob and (why := refused_write(name)):
-                if spec.pattern not in self._refused_globs:
-                    self._refused_globs.add(spec.pattern)
-                    self.runtime_errors.append(f"{why} (access=rw in {spec.line!r})")
-                spec = dataclasses.replace(spec, writable=False)
-            if name in self._feeds:
-                continue
-            feed = Feed(name, self._hand)
-            record = AttributeRecord(feed, spec, kind=spec.kind)
-            try:
-                self._claim(record, spec.attr)
-            except NameTaken as exc:
-                refused.append(f"{spec.line!r}: {exc}")
-                continue
-            feeds.append(self._follow(feed, [record]))
-        return feeds, refused
+    @property
+    def kind(self) -> Kind | None:
+        return self.spec.kind
 
-    def _axis(self, axis: str, spec: AxisSpec) -> list[Feed]:
-        """The feeds of BLISS axis ``axis``, a record each (two for its state)."""
-        if axis in self._axes or any(f"axis.{axis}.{s.name}" in self._feeds for s in AXIS_SETTINGS):
-            return []
-        self._axes[axis] = spec
-        feeds: list[Feed] = []
-        for setting in AXIS_SETTINGS:
-            name = f"axis.{axis}.{setting.name}"
-            if name in self._removed:
-                continue
-            channel_spec = _axis_spec(axis, spec, setting.name, setting.kind, setting.unit)
-            if setting.shown_from_hash:
-                channel_spec = dataclasses.replace(
-                    channel_spec, setting=SettingSource(f"axis.{axis}", setting.name)
-                )
-            feed = Feed(name, self._hand)
-            records = [AttributeRecord(feed, channel_spec, kind=channel_spec.kind)]
-            if setting.name == "state":
-                names_spec = _axis_spec(axis, spec, "state names", "str", "")
-                records.append(AttributeRecord(feed, names_spec, Role.STATE_NAMES, Kind("str")))
-            elif setting.name == "position":
-                records[0].role = Role.POSITION
-            feeds.append(self._follow(feed, records))
-        state = self._feeds.get(f"axis.{axis}.state")
-        position = self._feeds.get(f"axis.{axis}.position")
-        if state is not None and position is not None:
-            position.records[0].state_of_axis = state
-            state.dependents.append(position.records[0])
-        return feeds
 
-    def _follow(self, feed: Feed, records: list[AttributeRecord]) -> Feed:
-        feed.records = records
-        self._feeds[feed.name] = feed
-        for record in records:
-            if record.kind is not None:
-                self.name(record)
-        return feed
-
-    def _claim(self, record: AttributeRecord, chosen: str | None) -> None:
-        """Reserve ``attr=``; NameTaken if another attribute has it."""
-        if not chosen:
-            return
-        known = self._known.get(record.key)
-        if known is not None and known[0].lower() == chosen.lower():
-            record.name = known[0]  # its own attribute, from before
+def axis_wants(axis: str, spec: AxisSpec) -> list[Want]:
+    """The attributes an ``Axes`` line's axis shows: one per channel, two for its state."""
+    wants = []
+    for setting in AXIS_SETTINGS:
+        channel = f"axis.{axis}.{setting.name}"
+        channel_spec = axis_channel_spec(axis, spec, setting.name, setting.kind, setting.unit)
+        if setting.shown_from_hash:
+            channel_spec = dataclasses.replace(
+                channel_spec, setting=SettingSource(f"axis.{axis}", setting.name)
+            )
+        if setting.name == "position":
+            wants.append(Want(channel, channel_spec, View.POSITION, f"axis.{axis}.state"))
         else:
-            record.name = self._namer.take(chosen)
+            wants.append(Want(channel, channel_spec))
+        if setting.name == "state":
+            names_spec = axis_channel_spec(axis, spec, "state names", "str", "")
+            wants.append(Want(channel, names_spec, View.STATE_NAMES))
+    return wants
 
 
-def _axis_spec(axis: str, spec: AxisSpec, setting: str, kind: str, unit: str) -> ChannelSpec:
+def axis_channel_spec(axis: str, spec: AxisSpec, setting: str, kind: str, unit: str) -> ChannelSpec:
     """The line an ``Axes`` line amounts to for one of the axis's channels."""
     label = f"{spec.label or axis} {setting.strip('_').replace('_', ' ')}"
     return ChannelSpec(
@@ -313,6 +124,165 @@ def _axis_spec(axis: str, spec: AxisSpec, setting: str, kind: str, unit: str) ->
     )
 
 
-def _axis_of(channel: str) -> str | None:
-    parts = channel.split(".")
-    return parts[1] if len(parts) == 3 and parts[0] == "axis" else None
+class Catalogue:
+    """The lines of one device and what its globs matched (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._channels: list[ChannelSpec] = []  # channel lines, then glob lines, as given
+        self._axes: list[AxisSpec] = []  # axis lines, then axis glob lines
+        self._live: dict[str, tuple[str, ...]] = {}  # glob pattern -> live channels it matched
+        self._live_axes: dict[str, tuple[str, ...]] = {}  # axis glob pattern -> axes
+        self._hidden: set[str] = set()  # channels RemoveChannel hid (see the docstring)
+        self.line_errors: list[str] = []
+
+    # ------------------------------------------------------------------ the lines
+    def configure(self, channel_lines: list[str], axis_lines: list[str]) -> None:
+        """The ``Channels`` and ``Axes`` properties (at start, and at each Init): the lines
+        from now on. What the survey found live stays known."""
+        specs, channel_errors = parse_lines(channel_lines)
+        axes, axis_errors = parse_axis_lines(axis_lines)
+        self.line_errors = channel_errors + axis_errors
+        self._channels = specs
+        self._axes = axes
+        self._hidden.clear()
+
+    def add(self, line: str, live: Iterable[str] = ()) -> ChannelSpec:
+        """One more ``Channels`` line (``AddChannel``); ``live``: the channels on the server
+        now (a glob line's matches are exposed at once). Raises
+        :class:`~tango_channels_device.bridge.lines.LineError` (a bad line, a line already
+        given) without changing anything."""
+        spec = parse_line(line)
+        if spec is None:
+            raise LineError("empty line")
+        if any(s.pattern == spec.pattern for s in self._channels):
+            if spec.is_glob:
+                raise LineError(f"{spec.pattern!r} is already configured")
+            raise LineError(f"channel {spec.pattern!r} is already exposed")
+        self._channels.append(spec)
+        if spec.is_glob:
+            self._live[spec.pattern] = _merged((), (n for n in live if _matches(spec.pattern, n)))
+        self._hidden = {c for c in self._hidden if not _matches(spec.pattern, c)}
+        return spec
+
+    def add_axis(self, line: str) -> AxisSpec:
+        """One more ``Axes`` line. Raises LineError as :meth:`add`."""
+        spec = parse_axis_line(line)
+        if spec is None:
+            raise LineError("empty line")
+        if any(a.pattern == spec.pattern for a in self._axes):
+            raise LineError(f"axis {spec.pattern!r} is already configured")
+        self._axes.append(spec)
+        return spec
+
+    def remove(self, name: str) -> None:
+        """Stop exposing channel ``name`` (its line, or hide it if a glob or an axis exposes
+        it), a glob line's channels (``name`` is its pattern), or axis ``name`` (or an axis
+        glob). KeyError if no line and no exposed channel has that name."""
+        lines = [s for s in self._channels if s.pattern == name]
+        axes = [a for a in self._axes if a.pattern == name]
+        if lines or axes:
+            self._channels = [s for s in self._channels if s.pattern != name]
+            self._axes = [a for a in self._axes if a.pattern != name]
+            self._live.pop(name, None)
+            self._live_axes.pop(name, None)
+            return
+        if name in {w.channel for w in self.wanted().values()}:
+            self._hidden.add(name)
+            return
+        raise KeyError(f"no exposed channel, glob or axis {name!r}")
+
+    def discovered(self, channels: dict[str, list[str]], axes: dict[str, list[str]]) -> bool:
+        """What the survey found live: the channels each glob pattern matches, the axes each
+        axis glob pattern matches. True if that changes what is wanted."""
+        # A glob keeps what it matched while it is a line: a channel nobody holds any more
+        # is shown as such, not retired (RemoveChannel and Init do that).
+        changed = False
+        for pattern, names in channels.items():
+            if any(s.pattern == pattern for s in self._channels):
+                known = self._live.get(pattern, ())
+                merged = _merged(known, (n for n in names if fnmatch.fnmatchcase(n, pattern)))
+                changed = changed or merged != known
+                self._live[pattern] = merged
+        for pattern, found in axes.items():
+            if any(a.pattern == pattern for a in self._axes):
+                known = self._live_axes.get(pattern, ())
+                merged = _merged(known, (a for a in found if fnmatch.fnmatchcase(a, pattern)))
+                changed = changed or merged != known
+                self._live_axes[pattern] = merged
+        return changed
+
+    # ------------------------------------------------------------------ what is wanted
+    def wanted(self) -> dict[str, Want]:
+        """The attributes the lines ask for now, by key (see the module docstring)."""
+        wanted: dict[str, Want] = {}
+
+        def want(item: Want) -> None:
+            if item.channel not in self._hidden and item.key not in wanted:
+                wanted[item.key] = item
+
+        for spec in self._channels:
+            if not spec.is_glob:
+                want(Want(spec.pattern, spec))
+        for axis_spec in self._axes:
+            if not axis_spec.is_glob:
+                for item in axis_wants(axis_spec.pattern, axis_spec):
+                    want(item)
+        for spec in self._channels:
+            if spec.is_glob:
+                for name in self._live.get(spec.pattern, ()):
+                    want(Want(name, _glob_spec(spec, name)))
+        for axis_spec in self._axes:
+            if axis_spec.is_glob:
+                for axis in self._live_axes.get(axis_spec.pattern, ()):
+                    for item in axis_wants(axis, axis_spec):
+                        want(item)
+        return wanted
+
+    def refused_globs(self) -> list[str]:
+        """Why ``access=rw`` of a glob line was not given to channels it matched."""
+        refused = []
+        for spec in self._channels:
+            if spec.is_glob and spec.writable:
+                for name in self._live.get(spec.pattern, ()):
+                    if why := refused_write(name):
+                        refused.append(f"{why} (access=rw in {spec.line!r})")
+                        break
+        return refused
+
+    def axes(self) -> list[str]:
+        """The axes exposed (by a line or a glob)."""
+        return sorted(
+            {w.channel.split(".")[1] for w in self.wanted().values() if w.axis_state is not None}
+        )
+
+    def default_for(self, channel: str) -> object:
+        """What ``ClearCache`` gives ``channel``: its line's ``default``."""
+        for spec in self._channels:
+            if _matches(spec.pattern, channel):
+                return spec.default
+        return None
+
+    def plan(self, followed: Iterable[str], settings: Iterable[SettingSource]) -> SurveyPlan:
+        """What the survey should look for, with the channels followed and the settings
+        fields the device's attributes fall back on."""
+        return SurveyPlan(
+            globs=tuple(s.pattern for s in self._channels if s.is_glob),
+            axis_globs=tuple(a.pattern for a in self._axes if a.is_glob),
+            followed=tuple(followed),
+            settings=tuple(sorted(set(settings), key=str)),
+        )
+
+
+def _merged(known: tuple[str, ...], found: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({*known, *found}))
+
+
+def _matches(pattern: str, channel: str) -> bool:
+    return pattern == channel or fnmatch.fnmatchcase(channel, pattern)
+
+
+def _glob_spec(spec: ChannelSpec, channel: str) -> ChannelSpec:
+    """A glob line's spec for one of its channels: read-only where writing would lie."""
+    if spec.writable and refused_write(channel):
+        return dataclasses.replace(spec, writable=False)
+    return spec

@@ -69,5 +69,5 @@ class AttributeNamer:
             names[channel] = name
         return names
 
-    def release(self, name: str) -> None:
-        self._taken.discard(name.lower())
+    def is_taken(self, name: str) -> bool:
+        return name.lower() in self._taken

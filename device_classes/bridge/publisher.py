@@ -1,50 +1,45 @@
-"""The publisher: the one thread that owns what the device shows, and pushes it to Tango.
+"""The publisher: the one thread of a server that owns what its devices show, and pushes it.
 
-It owns the :class:`~tango_channels_device.bridge.catalogue.Catalogue` (what is exposed), every
-:class:`~tango_channels_device.bridge.attribute.AttributeRecord` (what each attribute shows and
-the state of its events), the values of the settings hashes, the counters and State and
-Status. Nothing else writes them. Other threads hand it work:
+One :class:`Publisher` serves every device of a server (BeaconChannels and BeaconAxis
+devices alike, through their :class:`~tango_channels_device.bridge.devices.DeviceBridge`): it
+owns their attribute tables and every
+:class:`~tango_channels_device.bridge.attribute.AttributeRecord`, the
+:class:`~tango_channels_device.bridge.link.Link` of each Redis they follow (its feeds, the
+settings read there, its connection), the counters, State and Status. Nothing else writes
+them. Other threads hand it work:
 
-- the **bus reader** queues what happened to a channel for each of its records, each value
-  with its own source time, and wakes the publisher (:meth:`Publisher.hand`): appending to one
-  deque and setting an event, never waiting;
-- the **survey** thread hands it what it found in Redis (:meth:`Publisher.found`);
-- **commands** and **Init** (omniORB threads, the device's) send requests and wait for their
-  answer, with a timeout (:meth:`Publisher.call`), or for a condition
+- a **bus reader** (one per Redis) queues what happened to a channel for each record that
+  shows it, in order (:meth:`Publisher.hand`): one deque append and one wake-up, never a wait;
+  its connection's changes and undecodable messages go the same way;
+- a **survey** thread (one per Redis) hands it what it found (:meth:`Publisher.found`);
+- **commands**, **Init** and **writes** (omniORB threads) send requests and wait for their
+  answer with a timeout (:meth:`Publisher.call`), or for a condition
   (:meth:`Publisher.wait_until`);
 - **reads** (omniORB threads) read a record's :attr:`~AttributeRecord.shown` sample, one
-  reference, and the catalogue's lookups, without a lock.
+  reference, without a lock.
 
-Each turn it runs the requests, then what the queue holds, record by record: each item becomes
-a sample and the events it makes (:meth:`AttributeRecord.show
+Each turn runs the requests, then what the queue holds, record by record: each item becomes a
+sample and the events it makes (:meth:`AttributeRecord.show
 <tango_channels_device.bridge.attribute.AttributeRecord.show>`), pushed at once through the
-:class:`Sink` (the device: Tango). Every value is pushed once, in order, with its source time,
-while the publisher keeps up. It does not keep up, and is *backed up*, when the values it
-shows are late (the oldest value of a turn: what it waited, and the turn; a moving average
-over turns, above ``BACKED_UP`` seconds) or when showing values takes most of its time (a
-moving average of that share, above ``BUSY``), until both are low again (``CALM``,
-``BUSY_CALM``): it then takes a turn every ``PACE`` seconds at most and shows each record's
-latest item only, and so does a turn that finds more than ``MAX_TURN`` values waiting (and
-more than one per record). The others are superseded, counted in ``ValuesCoalesced``, and the
-latest is always last. A moment's stall (the machine busy, a glob's hundred attributes being
-made, requests such as ``AddChannel``, which don't count as showing values) is caught up on,
-value by value; a flood is not shown late, value by value, to clients that can't take it
-either.
+record's device's :class:`~tango_channels_device.bridge.devices.Sink`. Every value is pushed
+once, in order, with its source time, while the publisher keeps up; when it doesn't, only
+superseded values are dropped, counted, and the latest is always last
+(:mod:`~tango_channels_device.bridge.pacer`). Then the attributes waiting to be made are
+made, and periodic work runs when due (archive periods, criteria changed by clients,
+counters, State and Status).
 
-Why a turn's budget, counted in values: a turn's pushes reach each client as one burst, and
-a client takes events at its own pace (a Python client on a busy machine: a few thousand a
-second). Hundreds of pushes in one turn, after the publisher thread was kept off a core for
-a few tens of ms during a flood, were a queue of 100 ms in the client (``bench/flood.py``,
-p99). ``MAX_TURN`` values are a stall of 50 ms at 2,000 values/s, of 250 ms at 400. Periodic
-work (archive periods, criteria changed by clients, counters, State) runs when due, between
-turns.
+What a device shows follows what it wants (:meth:`DeviceBridge.wanted
+<tango_channels_device.bridge.devices.DeviceBridge.wanted>`): :meth:`Publisher.reconcile`
+makes its attribute table match, moving each record through its life
+(:mod:`~tango_channels_device.bridge.lifecycle`): new records, attributes retired when no line
+matches their channel any more, and shown again, under the same name, when one does.
 
-Why one thread that pushes, rather than the reader pushing: a push takes the device monitor
-(PyTango), which a client's read or command may hold; the reader must never wait for Tango,
-or BLISS processes would wait for our answers to their queries. The hand-off costs one wake-up
+Why one thread that pushes, rather than each reader pushing: a push takes the device monitor
+(PyTango), which a client's read or command may hold; a reader must never wait for Tango, or
+BLISS processes would wait for our answers to their queries. The hand-off costs one wake-up
 of this thread per burst of values (``bench/device_bench.py`` measures it against its floor).
 
-Pure Python with no Tango: the :class:`Sink` is the device's, or a test's fake.
+Pure Python with no Tango: the sinks are the devices', or a test's fakes.
 """
 
 from __future__ import annotations
@@ -57,97 +52,46 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from tango_channels.bus import Bus, ConnectionState
+from tango_channels.channel import Channel
+from tango_channels.transport.address import RedisAddress
 from tango_channels.wire.messages import ValueMessage
 
-from .attribute import AttributeRecord, Context, EventKind, Item, Push
-from .catalogue import Catalogue, SurveyPlan
-from .criteria import Criteria
+from .attribute import EVENT_BITS, AttributeRecord, Connection, Item, Push
+from .axes import axis_state_names, is_axis_state
+from .catalogue import Want
+from .devices import Busy, ChannelsBridge, DeviceBridge
 from .feed import Feed
 from .kinds import Kind, infer_kind
+from .lifecycle import CREATE_ATTEMPTS, Phase, Step, move
+from .lines import LineError
+from .link import Link, LinkKey
+from .naming import NameTaken
+from .pacer import Pacer
 from .sample import Quality, Sample
-from .settings import Persisted, SettingSource, auto_coerce
+from .status import DeviceState, Situation
 from .survey import Findings, Survey
 
-__all__ = ["Busy", "Counters", "DeviceState", "Publisher", "Sink", "Unanswered"]
+__all__ = ["Publisher", "Unanswered"]
 
 log = logging.getLogger("BeaconChannels")
 
 T = TypeVar("T")
 
-#: Values taken in one turn beyond which each record shows its latest (see the docstring):
-#: the device, or its clients, are not keeping up, and the latest value is what matters.
-MAX_TURN = 100
 TICK = 0.25  # seconds the publisher sleeps at most: periodic work
-BACKED_UP, CALM, PACE = 0.02, 0.008, 0.004  # seconds late; seconds between turns
-BUSY, BUSY_CALM = 0.7, 0.4  # share of the time spent showing values
 CRITERIA_REFRESH = 1.0  # seconds an attribute's criteria are kept before reading them again
-CRITERIA_SWEEP = 20  # quiet attributes whose criteria are read again each second
+CRITERIA_SWEEP = 20  # quiet attributes whose criteria are read again each turn
 COUNTERS_PERIOD = 1.0  # seconds between two events of the counters, at most
 STATE_PERIOD = 1.0  # seconds between two looks at State and Status when nothing says so
-CREATE_ATTEMPTS = 10  # turns the publisher tries to create an attribute (the monitor busy)
-ALARM_LINES = 5  # alarms said one by one in Status; more are counted
 
 
-@dataclass
-class Counters:
-    """What the device did, for operators to archive (its counter attributes)."""
-
-    values_received: int = 0
-    events_pushed: int = 0
-    values_coalesced: int = 0
-    undecodable_messages: int = 0
-
-
-@dataclass(frozen=True)
-class DeviceState:
-    """State (a Tango state name: ON, ALARM, FAULT) and Status."""
-
-    state: str
-    status: str
-
-
-class Busy(Exception):
-    """The device stayed busy (its monitor held) past the time to make an attribute."""
+_FOLLOWED = (Phase.UNTYPED, Phase.PENDING, Phase.SHOWN)
 
 
 class Unanswered(TimeoutError):
     """The publisher did not get to a request in time (it was busy, or stopped)."""
-
-
-class Sink(Protocol):
-    """What the publisher needs of Tango: the device (``tango_attributes.TangoAttributes``),
-    or a test's fake."""
-
-    def create(self, records: list[AttributeRecord]) -> dict[AttributeRecord, str]:
-        """Make (or give back, after Init) the attributes of ``records``: why each that could
-        not be made was not (the others were). Raises :class:`Busy`."""
-
-    def listened(self, record: AttributeRecord, kind: EventKind) -> bool:
-        """Whether a client subscribed to that kind of event of the record's attribute."""
-
-    def criteria(self, record: AttributeRecord) -> Criteria | None:
-        """The attribute's criteria and alarm limits as Tango has them (None: unreadable)."""
-
-    def push(self, record: AttributeRecord, kind: EventKind, sample: Sample) -> bool:
-        """Push one event; False if Tango refused it."""
-
-    def retire(self, record: AttributeRecord, why: str) -> None:
-        """The record's attribute shows nothing any more (its reads and an error event say
-        ``why``); the attribute stays until the server restarts."""
-
-    def show_state(self, state: DeviceState) -> None:
-        """State and Status changed: set them, push their events."""
-
-    def show_counters(self, counters: Counters) -> None: ...
-
-    def show_names(self, names: list[str]) -> None:
-        """The exposed channels changed (``ChannelNames``)."""
-
-    def status_lines(self) -> list[str]:
-        """The device's own lines for Status (retired attributes...)."""
 
 
 @dataclass(eq=False)
@@ -166,112 +110,78 @@ class _Waiter:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+BusFactory = Callable[[RedisAddress, tuple[str, ...]], Bus]
+
+
 class Publisher:
-    """See the module docstring. ``known``: attributes made before Init (record key ->
-    (attribute, kind)); ``before``: the records of the publisher before Init (their events go
-    on); ``thread_context`` is entered by the publisher and survey threads (the device passes
-    ``tango.EnsureOmniThread``)."""
+    """See the module docstring. ``make_bus(address, trusted_modules)`` makes the bus of a
+    Redis the first device on it needs (the server passes one whose reader enters
+    ``tango.EnsureOmniThread``); ``thread_context`` is entered by the publisher and survey
+    threads. ``survey=False``: no survey threads (tests and benches look themselves with
+    :meth:`look_now`)."""
 
     def __init__(
         self,
-        bus: Bus,
-        sink: Sink,
+        make_bus: BusFactory,
         *,
-        reserved_names: Iterable[str] = (),
-        known: dict[str, tuple[str, str]] | None = None,
-        before: Iterable[AttributeRecord] = (),
-        discovery_period: float = 2.0,
-        settings_period: float = 2.0,
         thread_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
         survey: bool = True,
     ) -> None:
-        self.bus = bus
-        self.sink = sink
-        self.catalogue = Catalogue(self.hand, reserved_names, known)
-        self._before = {r.key: r for r in before}
-        self.counters = Counters()
-        self.state = DeviceState("FAULT", "Starting.")
-        self.names: list[str] = []  # the channels exposed: replaced whole (read by clients)
-        self.attribute_errors: list[str] = []
+        self._make_bus = make_bus
         self._thread_context = thread_context or contextlib.nullcontext
-        # What happened to channels, for each record, in order: the reader (and writers)
-        # append, this thread alone takes (see the module docstring).
-        self._arrivals: deque[tuple[AttributeRecord, Item, float]] = deque()  # monotonic
+        self._surveys = survey
+        self.links: dict[LinkKey, Link] = {}
+        self.devices: list[DeviceBridge] = []
+        # What happened to channels, for each record, in order: readers (and writers) append,
+        # this thread alone takes (see the module docstring).
+        self._arrivals: deque[tuple[AttributeRecord, Item]] = deque()
         self._requests: deque[_Request] = deque()
         self._waiters: list[_Waiter] = []
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._persisted: dict[SettingSource, tuple[bytes | None, Persisted]] = {}
-        self._to_create: dict[AttributeRecord, int] = {}  # -> attempts so far
+        self._pacer = Pacer()
+        self._to_create: dict[AttributeRecord, None] = {}
         self._periodic: set[AttributeRecord] = set()  # records with an archive_period
-        self._surveyed = False  # the survey's first findings are in
-        self._last_error: tuple[float, str] | None = None  # when, and what
-        self._state_due = 0.0  # monotonic
-        self._counted = Counters()
-        self._counted_at = -COUNTERS_PERIOD
         self._sweep: deque[AttributeRecord] = deque()
-        self._survey = (
-            Survey(
-                bus.address,
-                self._plan_now,
-                self.found,
-                bus.subscribers_seen,
-                discovery_period=discovery_period,
-                settings_period=settings_period,
-                timeout=bus.timeout,
-                thread_context=thread_context,
-            )
-            if survey
-            else None
-        )
-        self._plan = SurveyPlan()
-        bus.add_state_listener(self._on_connection)
-        bus.add_decode_error_listener(self._on_decode_error)
 
     # ------------------------------------------------------------------ life
-    def start(self, channel_lines: list[str], axis_lines: list[str]) -> None:
-        """Expose what the lines say and start publishing (and surveying)."""
-        self._open(self.catalogue.configure(channel_lines, axis_lines))
-        self._plan = self.catalogue.plan()
-        if self._survey is None:
-            self._surveyed = True
+    def start(self) -> None:
         self._thread = threading.Thread(
             target=self._run, name="BeaconChannels publisher", daemon=True
         )
         self._thread.start()
-        if self._survey is not None:
-            self._survey.start()
 
     def stop(self) -> None:
-        """Stop and join (the caller must not hold the device monitor: a push may wait for
-        it), close every channel; the bus stays open (it is the caller's). Once."""
+        """Stop and join (the caller must not hold a device monitor: a push may wait for
+        it), then close every link. Once."""
         if self._stopping.is_set():
             return
         self._stopping.set()
         self._wake.set()
-        if self._survey is not None:
-            self._survey.stop()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=10)
-        self.bus.remove_state_listener(self._on_connection)
-        for feed in self.catalogue.feeds():
-            feed.close()
+        for link in list(self.links.values()):
+            self._close_link(link)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     # ------------------------------------------------------------------ other threads
     def hand(self, record: AttributeRecord, item: Item) -> None:
         """What happened to ``record``'s channel (any thread; never waits)."""
-        self._arrivals.append((record, item, time.monotonic()))
+        self._arrivals.append((record, item))
         self._wake.set()
 
-    def found(self, findings: Findings) -> None:
-        """What the survey found (in its thread): taken in the publisher's."""
-        self._requests.append(_Request(lambda: self._take_findings(findings)))
+    def found(self, link: Link, findings: Findings) -> None:
+        """What the survey of ``link`` found (in its thread): taken in the publisher's."""
+        self._requests.append(_Request(lambda: self._take_findings(link, findings)))
         self._wake.set()
 
     def call(self, work: Callable[[], T], timeout: float = 5.0) -> T:
         """Run ``work`` in the publisher thread and return what it returns (or raise what it
-        raised); TimeoutError if the publisher did not get to it within ``timeout``."""
+        raised); :class:`Unanswered` if the publisher did not get to it within ``timeout``."""
         if self._thread is None or threading.current_thread() is self._thread:
             return work()
         request = _Request(work)
@@ -283,12 +193,6 @@ class Publisher:
             raise request.error
         result: T = request.result
         return result
-
-    def look_now(self, settings: bool = True) -> None:
-        """One look at Redis now, in the caller's thread, as the survey takes every period
-        (a benchmark's, or a test's)."""
-        if self._survey is not None:
-            self.found(self._survey.look(settings))
 
     def wait_until(self, until: Callable[[], bool], timeout: float) -> bool:
         """Wait (without polling) until ``until()``, evaluated in the publisher thread after
@@ -311,79 +215,409 @@ class Publisher:
             self.call(lambda: self._waiters.remove(waiter) if waiter in self._waiters else None)
         return False
 
-    def wait_settled(self, timeout: float, channels: list[str] | None = None) -> bool:
-        """Wait until the channels (all, or ``channels``) have their first answer (a value,
-        or nobody holding one) and, where that gave them a type, their attribute."""
-        return self.wait_until(lambda: self._settled(channels), timeout)
+    def wait_settled(
+        self, device: DeviceBridge, timeout: float, channels: Iterable[str] | None = None
+    ) -> bool:
+        """Wait until the device's attributes (of ``channels`` only, if given) show their
+        channels' first answers: a value, or nobody holding one (see :meth:`settled`)."""
+        wanted = None if channels is None else set(channels)
+        return self.wait_until(lambda: self.settled(device, wanted), timeout)
 
     def wait_shown(self, records: list[AttributeRecord], since: float, timeout: float) -> bool:
         """Wait until ``records`` show samples of ``since`` (a time.time()) or later."""
 
         def shown() -> bool:
             return all(
-                r.removed or (r.shown is not None and r.shown.timestamp >= since)
+                r.phase is not Phase.SHOWN or (r.shown is not None and r.shown.timestamp >= since)
                 for r in records
             )
 
         return self.wait_until(shown, timeout)
 
-    # ------------------------------------------------------------------ requests
-    def add(self, line: str, live: list[str]) -> list[str]:
-        """``AddChannel`` (in the publisher thread): the channels opened."""
-        feeds = self.catalogue.add(line, live)
-        self._open(feeds)
-        return [f.name for f in feeds]
+    def look_now(self, device: DeviceBridge, settings: bool = True) -> None:
+        """One look at the device's Redis now, in the caller's thread, as the survey takes
+        every period (a benchmark's, or a test's)."""
+        link = self.call(lambda: self.link_of(device))
+        survey = self._survey_of(link)
+        self.found(link, survey.look(settings))
 
-    def remove(self, name: str, why: str) -> list[str]:
-        """``RemoveChannel`` (in the publisher thread): the attributes retired."""
-        feeds = self.catalogue.remove(name)
-        retired = []
-        for feed in feeds:
+    # ------------------------------------------------------------------ requests
+    # Each of these runs in the publisher thread (through call()).
+    def attach(self, device: DeviceBridge) -> None:
+        """Serve ``device`` from now on (its Redis's link made if it is the first)."""
+        link = self._link_for(device)
+        link.devices.append(device)
+        self.devices.append(device)
+        survey = link.survey
+        if survey is not None:
+            survey.discovery_period = min(survey.discovery_period, device.discovery_period)
+            survey.settings_period = min(survey.settings_period, device.settings_period)
+        self.reconcile(device, "")
+        if survey is not None and not survey.started:
+            survey.start()  # its first look is for what the device wants (its plan)
+        log.debug("%s: attached to Redis at %s", device.name, link.address)
+
+    def detach(self, device: DeviceBridge) -> None:
+        """Serve ``device`` no more: its records leave their feeds (and the link closes if it
+        was the last device on its Redis)."""
+        if device not in self.devices:
+            return
+        link = self.link_of(device)
+        for record in device.records.values():
+            self._detach_record(link, record)
+            self._to_create.pop(record, None)
+            self._periodic.discard(record)
+        self.devices.remove(device)
+        link.devices.remove(device)
+        if not link.devices:
+            self._close_link(link)
+        else:
+            link.plan = link.survey_plan()
+
+    def configure(
+        self, device: ChannelsBridge, channel_lines: list[str], axis_lines: list[str], why: str
+    ) -> None:
+        """A BeaconChannels device's lines, at start and at Init: attributes of channels no
+        line matches any more are retired (``why``); attributes that could not be made are
+        tried again."""
+        device.catalogue.configure(channel_lines, axis_lines)
+        device.errors.clear()
+        for record in device.records.values():
+            if move(record, Step.INIT) is Phase.PENDING:
+                record.attempts, record.why = 0, ""
+                self._to_create[record] = None
+        if device in self.devices:
+            self.reconcile(device, why)
+
+    def add(self, device: ChannelsBridge, line: str, live: list[str]) -> list[str]:
+        """``AddChannel``: the channels it exposes that were not exposed before."""
+        before = self._exposed(device)
+        spec = device.catalogue.add(line, live)
+        chosen = spec.attr
+        if chosen and not spec.is_glob:
+            record = device.records.get(spec.pattern)
+            own = record is not None and (record.name or "").lower() == chosen.lower()
+            if not own and device.namer.is_taken(chosen):
+                device.catalogue.remove(spec.pattern)
+                raise LineError(f"attribute name {chosen!r} is already taken")
+        self.reconcile(device, "")
+        return sorted(self._exposed(device) - before)
+
+    def remove(self, device: ChannelsBridge, name: str, why: str) -> list[str]:
+        """``RemoveChannel``: the attributes retired."""
+        before = {r for r in device.records.values() if r.phase is Phase.SHOWN}
+        device.catalogue.remove(name)
+        self.reconcile(device, why)
+        return sorted(r.name or "" for r in before if r.phase is Phase.RETIRED)
+
+    def refresh_state(self, device: DeviceBridge) -> DeviceState:
+        """State and Status now, shown if they changed."""
+        self._update_state(device, time.monotonic())
+        return device.state
+
+    def channel(self, device: DeviceBridge, name: str) -> Channel | None:
+        """The open channel ``name`` of the device's Redis (None: not followed)."""
+        feed = self.link_of(device).feeds.get(name)
+        return feed.channel if feed is not None else None
+
+    def moving(self, device: DeviceBridge, axis: str) -> bool:
+        """Whether the device shows axis ``axis`` as MOVING now."""
+        record = device.records.get(f"axis.{axis}.state")
+        held = record.held if record is not None else None
+        return (
+            record is not None
+            and held is not None
+            and record.live
+            and is_axis_state(held.value)
+            and "MOVING" in axis_state_names(held.value)
+        )
+
+    def settled(self, device: DeviceBridge, channels: set[str] | None = None) -> bool:
+        """Whether the device's records (of ``channels``) show their channels' first answers
+        (in the publisher thread; see :meth:`wait_settled`)."""
+        link = self.links.get(_key(device))
+        if link is None:
+            return True
+        if not link.connection.connected:
+            return link.outage  # lost: nothing more comes, Status says why; else connecting
+        if not link.surveyed and self._surveys:
+            return False
+        for record in device.records.values():
+            if channels is not None and record.channel not in channels:
+                continue
+            phase = record.phase
+            if phase is Phase.PENDING:
+                return False
+            if phase is Phase.UNTYPED and not record.settled:
+                return False
+            if phase is Phase.SHOWN and (not record.settled or record.shown is None):
+                return False
+        return True
+
+    # ------------------------------------------------------------------ reconciling
+    def reconcile(self, device: DeviceBridge, why: str) -> None:
+        """Make the device's attribute table match what it wants (see the module
+        docstring); ``why``: what retired attributes say (a command, Init)."""
+        link = self.link_of(device)
+        wanted = device.wanted()
+        if isinstance(device, ChannelsBridge):
+            device.refused = []
+        now = time.time()
+        with link.bus.subscriptions_together():
+            for key, want in wanted.items():
+                record = device.records.get(key)
+                if record is None:
+                    self._new_record(device, link, want)
+                else:
+                    self._rematch(device, link, record, want)
+            for key, record in list(device.records.items()):
+                if key not in wanted:
+                    self._unmatch(device, link, record, why, now)
+        link.plan = link.survey_plan()
+        self._names_changed(device)
+        device.state_due = 0.0
+
+    def _new_record(self, device: DeviceBridge, link: Link, want: Want) -> None:
+        record = AttributeRecord(
+            want.channel, want.spec, want.view, want.kind, owner=device, axis_state=want.axis_state
+        )
+        try:
+            record.name = device.claim(want)
+        except NameTaken as exc:
+            assert isinstance(device, ChannelsBridge)
+            device.refused.append(f"{want.spec.line!r}: {exc}")
+            return
+        device.records[want.key] = record
+        if record.kind is not None:
+            self._typed(device, record, want)
+        self._attach_record(link, record)
+
+    def _typed(self, device: DeviceBridge, record: AttributeRecord, want: Want | None) -> None:
+        """``record``'s kind is known: name it, and have its attribute made."""
+        if record.name is None:
+            record.name = device.name_for(want or Want(record.channel, record.spec), record)
+        device.by_name[record.name.lower()] = record
+        move(record, Step.TYPED)
+        self._to_create[record] = None
+
+    def _rematch(
+        self, device: DeviceBridge, link: Link, record: AttributeRecord, want: Want
+    ) -> None:
+        made = record.phase in (Phase.SHOWN, Phase.RETIRED)
+        if record.kind is not None and (
+            (want.kind is not None and want.kind != record.kind)
+            or (made and want.spec.writable != record.spec.writable)
+        ):
+            if isinstance(device, ChannelsBridge):
+                wanted = f"{want.kind or record.kind}" + (", rw" if want.spec.writable else "")
+                device.refused.append(
+                    f"{want.spec.line!r}: channel {record.channel} is now {wanted}, but attribute "
+                    f"{record.name} has another type: restart the server to change it"
+                )
+            return
+        if want.axis_state != record.axis_state:
+            self._unfollow(link, record)
+            record.axis_state = want.axis_state
+            if record.phase is not Phase.RETIRED:
+                self._follow(link, record)
+        if want.spec != record.spec and record.phase is Phase.SHOWN:
+            self.hand(record, None)  # shown again as its line now says (setting=...)
+        record.spec, record.view = want.spec, want.view
+        if record.phase is Phase.RETIRED:
+            move(record, Step.MATCHED)
+            record.why, record.shown = "", None
+            record.forget_last()  # its next sample is news to the clients that stayed
+            self._attach_record(link, record)
+            self._criteria(record)
+
+    def _unmatch(
+        self, device: DeviceBridge, link: Link, record: AttributeRecord, why: str, now: float
+    ) -> None:
+        phase = record.phase
+        if phase is Phase.RETIRED:
+            return
+        self._detach_record(link, record)
+        self._to_create.pop(record, None)
+        self._periodic.discard(record)
+        if move(record, Step.UNMATCHED) is Phase.RETIRED:
+            record.retire(
+                f"attribute {record.name} no longer shows channel {record.channel}: {why}; a line "
+                "matching it shows it again, a restart drops it",
+                now,
+            )
+            device.sink.retire(record)
+        else:
+            del device.records[record.key]
+            if record.name is not None:
+                device.by_name.pop(record.name.lower(), None)
+
+    def _exposed(self, device: DeviceBridge) -> set[str]:
+        """The channels the device follows for an attribute (made, or to be)."""
+        return {r.channel for r in device.records.values() if r.phase in _FOLLOWED}
+
+    # ------------------------------------------------------------------ links and feeds
+    def link_of(self, device: DeviceBridge) -> Link:
+        return self.links[_key(device)]
+
+    def _link_for(self, device: DeviceBridge) -> Link:
+        key = _key(device)
+        link = self.links.get(key)
+        if link is not None:
+            return link
+        bus = self._make_bus(*key)
+        link = Link(key, bus)
+        link.connection = Connection(False, bus.describe_state())
+
+        lost = [False]  # the reader's own: a connection lost since the last one made
+
+        def on_connection(state: ConnectionState, error: str | None) -> None:
+            # In the reader: every record of the link hears a loss, and the return after it,
+            # in order with its values (a first connection is no news to them).
+            connection = Connection(state is ConnectionState.CONNECTED, bus.describe_state())
+            if state is ConnectionState.DISCONNECTED or (connection.connected and lost[0]):
+                lost[0] = not connection.connected
+                for feed in list(link.feeds.values()):
+                    feed.connection_changed(connection)
+            self._requests.append(
+                _Request(lambda: self._connection_changed(link, connection, error))
+            )
+            self._wake.set()
+
+        def on_undecodable(name: str, error: str) -> None:
+            feed = link.feeds.get(name)  # in the reader
+            if feed is not None:
+                feed.undecodable(f"channel {name}: undecodable message dropped ({error})")
+
+        bus.add_state_listener(on_connection)
+        bus.add_decode_error_listener(on_undecodable)
+        link.listener = on_connection
+        if bus.connected:
+            link.connection = Connection(True, bus.describe_state())
+        if self._surveys:
+            link.survey = self._new_survey(link, device)  # started once the plan is made
+        else:
+            link.surveyed = True
+        self.links[key] = link
+        return link
+
+    def _new_survey(self, link: Link, device: DeviceBridge) -> Survey:
+        bus = link.bus
+        return Survey(
+            link.address,
+            lambda: link.plan,
+            lambda findings: self.found(link, findings),
+            bus.subscribers_seen,
+            discovery_period=device.discovery_period,
+            settings_period=device.settings_period,
+            timeout=bus.timeout,
+            client_name=f"{bus.client_name}:survey",
+            thread_context=self._thread_context,
+        )
+
+    def _survey_of(self, link: Link) -> Survey:
+        if link.survey is None:
+            link.survey = self._new_survey(link, link.devices[0])
+        return link.survey
+
+    def _close_link(self, link: Link) -> None:
+        if link.survey is not None:
+            link.survey.stop()
+        for feed in link.feeds.values():
             feed.close()
-            for record in feed.records:
-                self._to_create.pop(record, None)
-                self._periodic.discard(record)
-                if record.created:
-                    self.sink.retire(record, why)
-                    retired.append(record.name or "")
-        self._plan = self.catalogue.plan()
-        self._names_changed()
-        self._state_due = 0.0
-        return retired
+        link.feeds.clear()
+        if link.listener is not None:
+            with contextlib.suppress(ValueError):
+                link.bus.remove_state_listener(link.listener)
+        link.bus.close()
+        self.links.pop(link.key, None)
+
+    def _connection_changed(self, link: Link, connection: Connection, error: str | None) -> None:
+        link.connection_changed(connection.connected, connection.why, error)
+        for device in link.devices:
+            device.state_due = 0.0
+
+    def _feed(self, link: Link, channel: str) -> Feed:
+        feed = link.feeds.get(channel)
+        if feed is None:
+            feed = link.feeds[channel] = Feed(channel, self.hand)
+            feed.open(link.bus)
+        return feed
+
+    def _attach_record(self, link: Link, record: AttributeRecord) -> None:
+        self._feed(link, record.channel).attach(record)
+        self._follow(link, record)
+        if link.outage:  # it says so as the others do (they heard it in order)
+            self.hand(record, link.connection)
+
+    def _detach_record(self, link: Link, record: AttributeRecord) -> None:
+        feed = link.feeds.get(record.channel)
+        if feed is not None:
+            feed.detach(record)
+            self._close_if_unused(link, feed)
+        self._unfollow(link, record)
+
+    def _follow(self, link: Link, record: AttributeRecord) -> None:
+        if record.axis_state is not None:
+            self._feed(link, record.axis_state).follow(record)
+
+    def _unfollow(self, link: Link, record: AttributeRecord) -> None:
+        if record.axis_state is None:
+            return
+        feed = link.feeds.get(record.axis_state)
+        if feed is not None:
+            feed.unfollow(record)
+            self._close_if_unused(link, feed)
+
+    def _close_if_unused(self, link: Link, feed: Feed) -> None:
+        if feed.unused:
+            feed.close()
+            del link.feeds[feed.name]
+
+    def _take_findings(self, link: Link, findings: Findings) -> None:
+        for device in list(link.devices):
+            if isinstance(device, ChannelsBridge) and device.catalogue.discovered(
+                findings.channels, findings.axes
+            ):
+                self.reconcile(device, "")
+        if findings.settings is not None:
+            changed = link.settings_read(findings.settings)
+            if changed:
+                for device in link.devices:
+                    for record in device.records.values():
+                        if record.spec.setting in changed and not record.live:
+                            self.hand(record, None)
+        link.surveyed = True
 
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
         with self._thread_context():
-            late, load, backed_up = 0.0, 0.0, False
+            pacer = self._pacer
             ended = time.monotonic()
             while not self._stopping.is_set():
                 self._wake.wait(TICK)
-                if backed_up:  # let the values of a few ms come: their latest is shown
-                    self._stopping.wait(max(0.0, ended + PACE - time.monotonic()))
+                if pacer.backed_up:  # let the values of a few ms come: their latest is shown
+                    self._stopping.wait(pacer.pause(time.monotonic(), ended))
                 self._wake.clear()
                 if self._stopping.is_set():
                     break
-                arrivals = self._arrivals
-                started = time.monotonic()
-                waited = started - arrivals[0][2] if arrivals else 0.0
                 showing = 0.0
                 try:
-                    showing = self._turn(latest_only=backed_up)
+                    showing = self._turn()
                 except Exception:  # a bug of ours: say so, and keep publishing
                     log.exception("publishing failed")
                 now = time.monotonic()
-                # How late the oldest value of the turn is shown (what it waited, and the
-                # turn), and the share of the time spent showing values (not requests).
-                late = 0.8 * late + 0.2 * (waited + now - started)
-                load = 0.8 * load + 0.2 * showing / max(now - ended, 1e-6)
+                pacer.turned(showing, now - ended)
                 ended = now
-                if backed_up:
-                    backed_up = late > CALM or load > BUSY_CALM
-                else:
-                    backed_up = late > BACKED_UP or load > BUSY
 
-    def _turn(self, latest_only: bool = False) -> float:
-        """One turn (see the module docstring); the seconds it spent showing values."""
+    def turn(self) -> None:
+        """One turn in the caller's thread: a test's, driving a publisher whose thread it
+        did not start (the model-based test of the catalogue and the commands)."""
+        assert self._thread is None, "the publisher's own thread takes its turns"
+        self._turn()
+
+    def _turn(self) -> float:
+        """One turn (see the module docstring); the CPU seconds this thread spent showing
+        values."""
         while self._requests:
             request = self._requests.popleft()
             try:
@@ -391,26 +625,24 @@ class Publisher:
             except BaseException as exc:  # noqa: BLE001 - handed back to the caller
                 request.error = exc
             request.done.set()
-        context = self._context()
         now = time.time()
         arrivals = self._arrivals
         by_record: dict[AttributeRecord, list[Item]] = {}  # in the order they came
         taken = len(arrivals)
         for _ in range(taken):
-            record, item, _ = arrivals.popleft()
+            record, item = arrivals.popleft()
             items = by_record.get(record)
             if items is None:
                 by_record[record] = [item]
             else:
                 items.append(item)
-        showing = time.monotonic()
-        if taken > max(MAX_TURN, len(by_record)):
-            latest_only = True
+        started = time.thread_time()
+        latest_only = self._pacer.latest_only(taken, len(by_record))
         for record, items in by_record.items():
-            self._take(record, items, context, now, latest_only)
-        showing = time.monotonic() - showing
+            self._take(record, items, now, latest_only)
+        showing = time.thread_time() - started
         if self._to_create:
-            self._create(context, now)
+            self._create(now)
         self._periodic_work(now)
         if self._waiters:
             done = [w for w in self._waiters if w.until()]
@@ -420,29 +652,45 @@ class Publisher:
         return showing
 
     def _take(
-        self,
-        record: AttributeRecord,
-        items: list[Item],
-        context: Context,
-        now: float,
-        latest_only: bool,
+        self, record: AttributeRecord, items: list[Item], now: float, latest_only: bool
     ) -> None:
-        """Show ``items``, what happened to ``record``'s channel, in order (or their latest,
-        see the module docstring)."""
-        if record.removed or record.refused is not None:
-            return
-        if not record.created:
+        """Show ``items``, what happened to ``record``'s channel, in order (or their latest:
+        see :mod:`~tango_channels_device.bridge.pacer`)."""
+        phase = record.phase
+        if phase is Phase.SHOWN:
+            self._show_items(record, items, now, latest_only)
+        elif phase is Phase.UNTYPED or phase is Phase.PENDING:
             if record.waiting is None:
                 record.waiting = items  # made for this turn: the record's from now on
             else:
                 record.waiting.extend(items)
-            self._not_made_yet(record)
-            return
+            if phase is Phase.UNTYPED:
+                kind = self._kind_from(record)
+                if kind is not None:
+                    record.kind = kind
+                    record.filter = None  # numeric or not, now known
+                    self._typed(record.owner, record, None)
+        # REFUSED, RETIRED, DROPPED: nothing is shown (items queued before it left)
+
+    def _show_items(
+        self, record: AttributeRecord, items: list[Item], now: float, latest_only: bool
+    ) -> None:
+        device: DeviceBridge = record.owner
         if len(items) > 1 and latest_only:
-            self.counters.values_coalesced += len(items) - 1
+            # Each item still says what it says of the channel; only the last is shown, with
+            # the latest value (superseded values are counted).
+            values = sum(1 for item in items if type(item) is ValueMessage)
+            device.counters.values_coalesced += max(values - 1, 0)
+            for item in items[:-1]:
+                record.take(item)
             items = items[-1:]
-        if time.monotonic() - record.criteria_read_at >= CRITERIA_REFRESH:
-            self._read_criteria(record)
+        listening = device.sink.listening(record)
+        if listening & ~record.listening or (
+            time.monotonic() - record.criteria_read_at >= CRITERIA_REFRESH
+        ):
+            self._criteria(record)  # a new subscriber gets the configuration it set
+        record.listening = listening
+        context = self.link_of(device).context
         for item in items:
             self._show(record, record.sample(item, context, now), now)
 
@@ -450,26 +698,17 @@ class Publisher:
         before = (record.alarm, _standing(record.shown))
         pushes = record.show(sample, now)
         if (record.alarm, _standing(record.shown)) != before:
-            self._state_due = 0.0  # Status says such changes: say them now
-        self._push(record, pushes)
+            device: DeviceBridge = record.owner
+            device.state_due = 0.0  # Status says such changes: say them now
+        if pushes:
+            self._push(record, pushes)
 
     def _push(self, record: AttributeRecord, pushes: list[Push]) -> None:
-        sink = self.sink
+        device: DeviceBridge = record.owner
+        sink, listening = device.sink, record.listening
         for kind, sample in pushes:
-            if sink.listened(record, kind) and sink.push(record, kind, sample):
-                self.counters.events_pushed += 1
-
-    def _not_made_yet(self, record: AttributeRecord) -> None:
-        """A record without its attribute: its kind (untyped: the first value that says
-        one), then its name, then the device makes it (its items wait meanwhile)."""
-        if record.kind is None:
-            record.kind = self._kind_from(record)
-            if record.kind is None:
-                return  # None says nothing about the type: wait for a real value
-            record.filter = None  # numeric or not, now known
-        if not record.named:
-            self.catalogue.name(record)
-        self._to_create.setdefault(record, 0)
+            if listening & EVENT_BITS[kind] and sink.push(record, kind, sample):
+                device.counters.events_pushed += 1
 
     def _kind_from(self, record: AttributeRecord) -> Kind | None:
         for item in record.waiting or ():
@@ -477,69 +716,79 @@ class Publisher:
                 kind = infer_kind(item.value)
                 if kind is not None:
                     return kind
-        held = record.feed.channel.held
+        held = record.held
         if held is not None and held.value is not None:
             return infer_kind(held.value)
-        persisted = self._persisted_value(record.spec.setting) if record.spec.setting else None
+        link = self.link_of(record.owner)
+        persisted = link.persisted(record.spec.setting) if record.spec.setting else None
         if persisted is not None and persisted.value is not None:
             return infer_kind(persisted.value)
         return None
 
-    def _create(self, context: Context, now: float) -> None:
-        """Have the device make the attributes waiting, then show what they have."""
-        made = list(self._to_create)
-        try:
-            refused = self.sink.create(made)
-        except Busy as exc:
-            log.warning("creating attributes: %s", exc)
-            failed = []
-            for record in made:
-                self._to_create[record] += 1
-                if self._to_create[record] >= CREATE_ATTEMPTS:
-                    failed.append(record)
-                    del self._to_create[record]
-            if failed:
-                names = ", ".join(r.channel for r in failed[:3]) + (
-                    ", ..." if len(failed) > 3 else ""
-                )
-                self._attribute_error(
-                    f"no attribute for {len(failed)} channels ({names}): the device stayed busy "
-                    "while creating them; run Init",
-                    failed,
-                )
-            return
+    def _create(self, now: float) -> None:
+        """Have each device make the attributes waiting, then show what they have."""
+        by_device: dict[DeviceBridge, list[AttributeRecord]] = {}
+        for record in self._to_create:
+            by_device.setdefault(record.owner, []).append(record)
         self._to_create.clear()
-        for record in made:
-            why = refused.get(record)
-            if why is not None:
-                self._attribute_error(why, [record])
+        for device, records in by_device.items():
+            try:
+                refused = device.sink.create(records)
+            except Busy as exc:
+                log.warning("%s: creating attributes: %s", device.name, exc)
+                self._busy(device, records)
                 continue
-            record.created = True
-            previous = self._before.pop(record.key, None)
-            if previous is not None and previous.name == record.name:
-                record.continue_from(previous)
-            waiting, record.waiting = record.waiting or [], None
-            self._take(record, waiting, context, now, latest_only=False)
-        self._names_changed()
-        log.debug("attributes of %d channels made", len(made))
+            for record in records:
+                why = refused.get(record)
+                if why is not None:
+                    self._refuse(device, record, why)
+                    continue
+                move(record, Step.MADE)
+                self._criteria(record)
+                waiting, record.waiting = record.waiting or [], None
+                self._show_items(record, waiting, now, latest_only=False)
+            self._names_changed(device)
+            log.debug("%s: attributes of %d channels made", device.name, len(records))
 
-    def _attribute_error(self, text: str, records: list[AttributeRecord]) -> None:
-        """A channel left without its attribute: FAULT, and said in Status, until Init."""
+    def _busy(self, device: DeviceBridge, records: list[AttributeRecord]) -> None:
+        failed = []
         for record in records:
-            record.refused = text
-            record.waiting = None
-        self.attribute_errors.append(text)
-        log.error("%s", text)
-        self._state_due = 0.0
+            record.attempts += 1
+            if record.attempts < CREATE_ATTEMPTS:
+                move(record, Step.BUSY)
+                self._to_create[record] = None
+            else:
+                failed.append(record)
+        if failed:
+            names = ", ".join(r.channel for r in failed[:3]) + (", ..." if len(failed) > 3 else "")
+            why = (
+                f"no attribute for {len(failed)} channels ({names}): the device stayed busy "
+                "while creating them; run Init"
+            )
+            for record in failed:
+                self._refuse(device, record, why, say=record is failed[0])
 
-    def _read_criteria(self, record: AttributeRecord) -> bool:
+    def _refuse(
+        self, device: DeviceBridge, record: AttributeRecord, why: str, say: bool = True
+    ) -> None:
+        """A record left without its attribute: FAULT, and said in Status, until Init."""
+        move(record, Step.REFUSED)
+        record.why, record.waiting = why, None
+        if say:
+            device.errors.append(why)
+            log.error("%s: %s", device.name, why)
+        device.state_due = 0.0
+
+    def _criteria(self, record: AttributeRecord) -> bool:
         """Read the attribute's criteria again (the database's, a client's, or the line's
         defaults, as Tango keeps them); True if they changed."""
-        criteria = self.sink.criteria(record)
+        device: DeviceBridge = record.owner
+        criteria = device.sink.criteria(record)
+        read_at = time.monotonic()
         if criteria is None:
-            record.criteria_read_at = time.monotonic()
+            record.criteria_read_at = read_at
             return False
-        changed = record.set_criteria(criteria, time.monotonic())
+        changed = record.set_criteria(criteria, read_at)
         if record.periodic:
             self._periodic.add(record)
         else:
@@ -553,203 +802,68 @@ class Publisher:
             if push is not None:
                 self._push(record, [push])
         self._sweep_criteria()
-        self._count()
         monotonic = time.monotonic()
-        if monotonic >= self._state_due:
-            self._state_due = monotonic + STATE_PERIOD
-            self._update_state()
+        for device in self.devices:
+            self._count(device, monotonic)
+            if monotonic >= device.state_due:
+                self._update_state(device, monotonic)
 
     def _sweep_criteria(self) -> None:
         """Read a few quiet attributes' criteria again: one whose alarm limits changed shows
         its quality again (and an archive_period set on a quiet one starts)."""
         if not self._sweep:
-            self._sweep.extend(r for r in self.catalogue.records() if r.created)
+            self._sweep.extend(
+                r for d in self.devices for r in d.records.values() if r.phase is Phase.SHOWN
+            )
         monotonic = time.monotonic()
         for _ in range(min(CRITERIA_SWEEP, len(self._sweep))):
             record = self._sweep.popleft()
-            if record.removed or monotonic - record.criteria_read_at < CRITERIA_REFRESH:
+            if record.phase is not Phase.SHOWN:
                 continue
-            if self._read_criteria(record) and record.shown is not None:
+            if monotonic - record.criteria_read_at < CRITERIA_REFRESH:
+                continue
+            if self._criteria(record) and record.shown is not None:
                 self.hand(record, None)  # shown again under the new limits
 
-    def _count(self) -> None:
-        counters = self.counters
-        counters.values_received = self.bus.stats.values
-        counters.undecodable_messages = self.bus.stats.decode_errors
-        monotonic = time.monotonic()
-        if counters != self._counted and monotonic - self._counted_at >= COUNTERS_PERIOD:
-            self._counted = dataclasses.replace(counters)
-            self._counted_at = monotonic
-            self.sink.show_counters(self._counted)
+    def _count(self, device: DeviceBridge, monotonic: float) -> None:
+        counters = device.counters
+        stats = self.link_of(device).bus.stats
+        counters.values_received = stats.values
+        counters.undecodable_messages = stats.decode_errors
+        if counters != device.counted and monotonic - device.counted_at >= COUNTERS_PERIOD:
+            device.counted = dataclasses.replace(counters)
+            device.counted_at = monotonic
+            device.sink.show_counters(device.counted)
 
-    # ------------------------------------------------------------------ what came
-    def _open(self, feeds: list[Feed]) -> None:
-        # Nothing is shown before the channel speaks (its holders' answer, or nobody holding
-        # it): "no value yet" is the device's own ignorance, not news; after Init, the value
-        # shown before stays shown meanwhile. Typed attributes are made meanwhile, while
-        # the holders answer; SUBSCRIBEs go together.
-        with self.bus.subscriptions_together():
-            for feed in feeds:
-                feed.open(self.bus)
-        for feed in feeds:
-            for record in feed.records:
-                if record.named:
-                    self._to_create.setdefault(record, 0)
-        if feeds:
-            self._plan = self.catalogue.plan()
-
-    def _take_findings(self, findings: Findings) -> None:
-        self._open(self.catalogue.discovered(findings.channels, findings.axes))
-        if findings.settings is not None:
-            now = time.time()
-            changed = set()
-            for source, raw in findings.settings.items():
-                known = self._persisted.get(source)
-                if known is None or known[0] != raw:
-                    self._persisted[source] = (raw, Persisted(auto_coerce(raw), now))
-                    changed.add(source)
-            for record in self.catalogue.records():
-                if record.spec.setting in changed and not record.feed.channel.live:
-                    self.hand(record, None)
-        self._surveyed = True
-
-    def _persisted_value(self, source: SettingSource) -> Persisted | None:
-        known = self._persisted.get(source)
-        return None if known is None or known[0] is None else known[1]
-
-    def _context(self) -> Context:
-        bus = self.bus
-        connected = bus.connected
-        return Context(connected, "" if connected else bus.describe_state(), self._persisted_value)
-
-    def _plan_now(self) -> SurveyPlan:
-        return self._plan  # a frozen snapshot, replaced whole: read by the survey thread
-
-    def _on_connection(self, state: ConnectionState, error: str | None) -> None:
-        # In the reader: every sample's validity follows the connection; State says it now.
-        for feed in self.catalogue.feeds():
-            feed.standing()
-        when = time.time()
-        self._requests.append(_Request(lambda: self._state_now(state, error, when)))
-        self._wake.set()
-
-    def _state_now(self, state: ConnectionState, error: str | None, when: float) -> None:
-        if state is ConnectionState.DISCONNECTED and error:
-            self._last_error = (when, error)
-        self._state_due = 0.0
-
-    def _on_decode_error(self, name: str, error: str) -> None:
-        # In the reader.
-        feed = self.catalogue.feed(name)
-        if feed is not None:
-            feed.undecodable(f"channel {name}: undecodable message dropped ({error})")
-
-    def _settled(self, channels: list[str] | None) -> bool:
-        if not self.bus.connected:
-            return True  # nothing more comes: the caller goes on, Status says why
-        if not self._surveyed:
-            return False
-        feeds = (
-            [f for n in channels if (f := self.catalogue.feed(n)) is not None]
-            if channels
-            else self.catalogue.feeds()
+    def _update_state(self, device: DeviceBridge, monotonic: float) -> None:
+        device.state_due = monotonic + STATE_PERIOD
+        link = self.link_of(device)
+        situation = Situation(
+            connected=link.connection.connected,
+            connection=link.connection.why,
+            source=device.source,
+            records=list(device.records.values()),
+            errors=device.situation_errors(),
+            decode_errors=link.bus.stats.decode_errors,
+            last_error=link.last_error,
         )
-        return all(
-            feed.channel.settled
-            and all(
-                r.created or r.kind is None or r.refused is not None for r in feed.records
-            )
-            for feed in feeds
-        )
+        new = device.state_now(situation)
+        if new != device.state:
+            device.state = new
+            device.sink.show_state(new)
 
-    def _names_changed(self) -> None:
+    def _names_changed(self, device: DeviceBridge) -> None:
         """The channels exposed (their attributes made), in channel-name order."""
-        names = sorted({r.channel for r in self.catalogue.records() if r.created})
-        if names != self.names:
-            self.names = names
-            self.sink.show_names(names)
-
-    # ------------------------------------------------------------------ State and Status
-    def refresh_state(self) -> DeviceState:
-        """State and Status now (in the publisher thread), shown if they changed."""
-        self._update_state()
-        return self.state
-
-    def _update_state(self) -> None:
-        bus = self.bus
-        connection = bus.describe_state()
-        lines = [connection[0].upper() + connection[1:] + "."]
-        lines += self._summary()
-        lines += self.sink.status_lines()
-        errors = self.catalogue.errors + self.attribute_errors
-        lines += errors
-        if bus.stats.decode_errors:
-            lines.append(
-                f"Undecodable messages dropped: {bus.stats.decode_errors} (the log names each "
-                "channel and why)."
-            )
-        alarms = sorted(
-            (r.name or "", r.alarm) for r in self.catalogue.records() if r.alarm is not None
+        names = sorted(
+            {r.channel for r in device.records.values() if r.phase is Phase.SHOWN}
         )
-        for _, (quality, why) in alarms[:ALARM_LINES]:
-            lines.append(f"{quality.capitalize()}: {why}.")
-        if len(alarms) > ALARM_LINES:
-            lines.append(f"... and {len(alarms) - ALARM_LINES} more attributes in alarm.")
-        if self._last_error is not None:
-            when, text = self._last_error
-            clock = time.strftime("%H:%M:%S", time.localtime(when))
-            lines.append(f"Last error ({clock}): {text}")
-        faulty = not bus.connected or errors
-        state = "FAULT" if faulty else "ALARM" if alarms else "ON"
-        new = DeviceState(state, "\n".join(lines))
-        if new != self.state:
-            self.state = new
-            self.sink.show_state(new)
-
-    def _summary(self) -> list[str]:
-        """Lines for Status: what is shown, what is not, and why."""
-        records = self.catalogue.records()
-        made = [r for r in records if r.created]
-        pending = [r for r in records if r.kind is None and r.refused is None]
-        samples = [(r, r.shown) for r in made if r.shown is not None]
-        line = f"{len({r.channel for r in made})} channels exposed as attributes"
-        if pending:
-            line += (
-                f"; {len(pending)} waiting for a first value to set their type "
-                f"({_names(pending)})"
-            )
-        lines = [line + "."]
-        fallback = [
-            r
-            for r, s in samples
-            if s.error is None and r.spec.setting is not None and not r.feed.channel.live
-        ]
-        if fallback:
-            lines.append(
-                f"{len(fallback)} channels shown from BLISS settings: no session holds them "
-                f"({_names(fallback)})."
-            )
-        absent = [(r, s) for r, s in samples if s.absent and s.error]
-        absent += [(r, _NOTHING_YET) for r in made if r.shown is None]
-        gone = [(r, s) for r, s in absent if r.feed.channel.abandoned is not None]
-        if gone:
-            lines.append(
-                f"{len(gone)} channels not held by any BLISS process "
-                f"({_names([r for r, _ in gone])}): {gone[0][1].error}."
-            )
-        missing = [r for r, _ in absent if r.feed.channel.abandoned is None]
-        if missing:
-            lines.append(
-                f"{len(missing)} channels have no value yet ({_names(missing)}): "
-                f"{missing[0].feed.channel.why_no_value()}."
-            )
-        errors = [s.error for _, s in samples if s.error and not s.absent]
-        if errors and self.bus.connected:
-            lines.append(f"{len(errors)} channels with a value error, e.g. {errors[0]}.")
-        return lines
+        if names != device.names:
+            device.names = names
+            device.sink.show_names(names)
 
 
-_NOTHING_YET = Sample.failed("no value yet", 0.0, absent=True)
+def _key(device: DeviceBridge) -> LinkKey:
+    return (device.address, device.trusted_modules)
 
 
 def _standing(sample: Sample | None) -> tuple[bool, bool, Quality] | None:
@@ -757,9 +871,4 @@ def _standing(sample: Sample | None) -> tuple[bool, bool, Quality] | None:
     if sample is None:
         return None
     return sample.error is not None, sample.absent, sample.quality
-
-
-def _names(records: list[AttributeRecord]) -> str:
-    names = sorted({r.channel for r in records})
-    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 

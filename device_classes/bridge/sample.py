@@ -16,12 +16,13 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NO_VALUE", "REDIS_UNREACHABLE", "VALUE_ERROR", "Quality", "Sample"]
+__all__ = ["NO_VALUE", "REDIS_UNREACHABLE", "RETIRED", "VALUE_ERROR", "Quality", "Sample"]
 
 #: The reasons of the errors samples carry, as clients see them (``DevError.reason``).
 NO_VALUE = "BeaconChannels_NoValue"
 VALUE_ERROR = "BeaconChannels_ValueError"
 REDIS_UNREACHABLE = "BeaconChannels_RedisUnreachable"
+RETIRED = "BeaconChannels_Retired"  # no line matches the attribute's channel any more
 
 
 class Quality(enum.Enum):

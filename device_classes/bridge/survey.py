@@ -1,8 +1,9 @@
 """The survey: what the device learns of Redis by asking, every period, on its own connection.
 
 BLISS channels are not listed anywhere and settings hashes announce no change, so the device
-asks, in one pipelined round trip each time (redis-py, a connection of the survey's own: the
-bus's connections carry values and nothing waits behind a survey):
+asks, in one pipelined round trip each time (the library's RESP connection, one of the
+survey's own: the bus's connections carry values and nothing waits behind a survey; the
+survey's errors are the library's, and it never reconnects behind anyone's back):
 
 - every ``discovery_period``: which live channels each glob matches (``PUBSUB CHANNELS``) and
   how many subscribers each followed channel has (``PUBSUB NUMSUB``: the bus then asks who
@@ -27,9 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from tango_channels.transport.address import RedisAddress
+from tango_channels.transport.resp import RedisError, RespConnection
 
 from .catalogue import SurveyPlan
 from .settings import SettingSource
@@ -52,25 +52,8 @@ class Findings:
     settings: dict[SettingSource, bytes | None] | None = None
 
 
-def client_for(address: RedisAddress, timeout: float) -> redis.Redis:
-    """A redis-py client for ``address`` (bytes in, bytes out)."""
-    where: dict[str, Any] = (
-        {"unix_socket_path": address.path}
-        if address.path
-        else {"host": address.host, "port": address.port}
-    )
-    return redis.Redis(
-        **where,
-        db=address.db,
-        username=address.username,
-        password=address.password,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-    )
-
-
 class Survey:
-    """See the module docstring. ``subscribers(counts)`` is the bus's
+    """See the module docstring. ``subscribers(counts, asked_at)`` is the bus's
     :meth:`~tango_channels.bus.Bus.subscribers_seen`."""
 
     def __init__(
@@ -78,11 +61,12 @@ class Survey:
         address: RedisAddress,
         plan: Callable[[], SurveyPlan],
         found: Callable[[Findings], None],
-        subscribers: Callable[[dict[str, int]], None],
+        subscribers: Callable[[dict[str, int], float], None],
         *,
         discovery_period: float = 2.0,
         settings_period: float = 2.0,
         timeout: float = 2.0,
+        client_name: str | None = None,
         thread_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.address = address
@@ -91,10 +75,14 @@ class Survey:
         self._plan = plan
         self._found = found
         self._subscribers = subscribers
-        self._client = client_for(address, timeout)
+        self._connection = RespConnection(address, timeout=timeout, client_name=client_name)
         self._thread_context = thread_context or contextlib.nullcontext
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -106,25 +94,27 @@ class Survey:
         self._stopped.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._client.close()
+        self._connection.close()
 
     def look(self, settings: bool = True, axes: bool = False) -> Findings:
-        """One look at Redis now (see the module docstring); raises redis-py's errors."""
+        """One look at Redis now (see the module docstring); raises ``ConnectionError``,
+        ``TimeoutError`` or :class:`~tango_channels.transport.resp.RedisError`."""
         plan = self._plan()
-        pipe = self._client.pipeline(transaction=False)
+        commands: list[tuple[Any, ...]] = []
         for pattern in plan.globs:
-            pipe.pubsub_channels(pattern)
+            commands.append(("PUBSUB", "CHANNELS", pattern.encode()))
         for pattern in plan.axis_globs:
-            pipe.pubsub_channels(f"axis.{pattern}.*")
+            commands.append(("PUBSUB", "CHANNELS", f"axis.{pattern}.*".encode()))
         if plan.followed:
-            pipe.pubsub_numsub(*plan.followed)
+            commands.append(("PUBSUB", "NUMSUB", *(n.encode() for n in plan.followed)))
         keys: dict[str, list[str]] = {}
         if settings:
             for source in plan.settings:
                 keys.setdefault(source.key, []).append(source.field)
             for key, fields in keys.items():
-                pipe.hmget(key, fields)
-        replies = pipe.execute() if len(pipe) else []
+                commands.append(("HMGET", key.encode(), *(f.encode() for f in fields)))
+        asked = time.monotonic()  # counts taken after this: subscriptions confirmed before
+        replies = self._call(commands) if commands else []
         findings = Findings()
         at = 0
         for pattern in plan.globs:
@@ -135,7 +125,9 @@ class Survey:
             findings.axes[pattern] = sorted(live)
             at += 1
         if plan.followed:
-            self._subscribers({_text(name): int(count) for name, count in replies[at]})
+            flat = replies[at]
+            counts = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+            self._subscribers(counts, asked)
             at += 1
         if settings:
             findings.settings = {}
@@ -152,15 +144,26 @@ class Survey:
         return findings
 
     def _axes_with_a_hash(self, pattern: str) -> list[str]:
-        """Axes whose settings hash exists, whether or not a session holds them now."""
+        """Axes whose settings hash exists, whether or not a session holds them now (``SCAN``,
+        never ``KEYS``: one short step at a time)."""
         found = set()
-        for key in self._client.scan_iter(
-            match=f"axis.{pattern}", count=_SCAN_COUNT, _type="hash"
-        ):
-            axis = _text(key)[len("axis.") :]
-            if "." not in axis:
-                found.add(axis)
-        return sorted(found)
+        cursor = b"0"
+        while True:
+            cursor, keys = self._call(
+                [("SCAN", cursor, "MATCH", f"axis.{pattern}", "COUNT", _SCAN_COUNT, "TYPE", "hash")]
+            )[0]
+            for key in keys:
+                axis = _text(key)[len("axis.") :]
+                if "." not in axis:
+                    found.add(axis)
+            if cursor == b"0":
+                return sorted(found)
+
+    def _call(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """``commands`` pipelined on the survey's connection (made again after a failure)."""
+        if not self._connection.connected:
+            self._connection.connect()
+        return self._connection.call_many(*commands)
 
     def _run(self) -> None:
         with self._thread_context():
@@ -178,7 +181,7 @@ class Survey:
                     next_axes = now + AXIS_SCAN_PERIOD
                 try:
                     self._found(self.look(settings, axes))
-                except (redis.RedisError, OSError) as exc:
+                except (RedisError, ConnectionError, TimeoutError, OSError) as exc:
                     log.warning("surveying Redis at %s: %s", self.address, exc)
                 except Exception:  # a bug of ours: say so, and keep surveying
                     log.exception("surveying Redis at %s failed", self.address)
