@@ -164,24 +164,33 @@ class BeaconAxis(BridgedDevice):
     def CommandsRun(self) -> int:
         return int(self.commands_run)
 
-    @command(doc_in="", doc_out="")
+    @command()
     def Stop(self) -> None:
-        """Ask BLISS to stop the axis, as a BLISS process stops a move started by another
-        one (``axis.<name>.move_stop`` set True; published, not held)."""
+        """Ask BLISS to stop the axis if it moves, as a BLISS process stops a move started by
+        another one (``axis.<name>.move_stop`` set True; published, not held); nothing if it
+        does not move (BLISS's ``Axis.stop`` returns at once then)."""
         self._stop("Stop")
 
-    @command(doc_in="", doc_out="")
+    @command()
     def Abort(self) -> None:
         """As ``Stop``: BLISS has one way to stop a move started elsewhere."""
         self._stop("Abort")
 
     def _stop(self, name: str) -> None:
+        publisher, bridge = self.running()
         axis = self.axis()
         bus = self.bus()
+
+        def stop() -> bool:
+            if not publisher.call(lambda: publisher.moving(bridge, axis)):
+                return False
+            commands.stop_axis(bus, axis)
+            return True
+
         self._audit(
             f"{name}({axis})",
-            lambda: commands.stop_axis(bus, axis),
-            lambda _: f"asked axis {axis} to stop",
+            stop,
+            lambda asked: f"asked axis {axis} to stop" if asked else f"axis {axis} not moving",
         )
 
 

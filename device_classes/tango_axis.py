@@ -15,7 +15,8 @@ pushes:
   :class:`~tango_channels_device.server.LimitsWriter` (it writes the Tango database, and
   cppTango pushes the attribute configuration event): a client writing outside them is
   refused by Tango itself, and BLISS's ``tango_attr_as_motor`` reads its limits there;
-- ``SetPosition`` as ``Position``'s write value (BLISS's target), under the device monitor.
+- ``SetPosition`` as ``Position``'s write value (BLISS's target; the position until a target
+  is known), under the device monitor.
 
 Threads: the publisher thread pushes and sets; omniORB threads read (:meth:`read`).
 """
@@ -56,6 +57,7 @@ class AxisAttributes:
         self._attributes: dict[str, Any] = {}
         self._limits: dict[str, float | None] = {}  # low_limit, high_limit: as BLISS has them
         self._applied: tuple[str, str] | None = None  # (min_value, max_value) last handed
+        self._target_known = False  # SetPosition had a value: Position's write value is it
         self._origin = f"BeaconAxis {device.get_name()}"
 
     # ------------------------------------------------------------------ Sink
@@ -63,9 +65,12 @@ class AxisAttributes:
         return {}  # static attributes: they exist
 
     def listening(self, record: AttributeRecord) -> int:
-        if record.name in LIMITS:
-            return _ALL
-        attr = self._attribute(record.name or "")
+        # Every sample comes to push(): the limits, the state and the set point act on the
+        # device whoever listens; push() pushes events only where a client subscribed.
+        return _ALL
+
+    def _subscribed(self, name: str) -> int:
+        attr = self._attribute(name)
         return (
             (EVENT_BITS[EventKind.CHANGE] if attr.change_event_subscribed() else 0)
             | (EVENT_BITS[EventKind.ARCHIVE] if attr.archive_event_subscribed() else 0)
@@ -89,9 +94,10 @@ class AxisAttributes:
             return False  # not an event: Position's configuration
         if name == "State":
             return self._push_state(kind, sample)
-        target = _number(sample) if name == "SetPosition" else None
-        if target is not None and kind is EventKind.CHANGE:
-            self._set_point(target)
+        if kind is EventKind.CHANGE and name in ("SetPosition", "Position"):
+            self._follow_set_point(name, _number(sample))
+        if not self._subscribed(name) & EVENT_BITS[kind]:
+            return False
         return push_event(self.device, kind, name, event_value(record, sample, self._origin))
 
     def retire(self, record: AttributeRecord) -> None:  # a motor's attributes never retire
@@ -132,13 +138,20 @@ class AxisAttributes:
             state = DevState.names[sample.value]
         if kind is EventKind.CHANGE:
             device.set_state(state)
+        if not self._subscribed("State") & EVENT_BITS[kind]:
+            return False
         return push_event(device, kind, "State", (state,))
 
-    def _set_point(self, target: float) -> None:
-        device = self.device
+    def _follow_set_point(self, name: str, value: float | None) -> None:
+        """Position's write value is BLISS's target (a client's set point: BLISS's
+        ``tango_attr_as_motor`` bases relative moves on it); the position itself until a
+        target is known (a never-written attribute's 0.0 would be a false target)."""
+        if value is None or (name == "Position" and self._target_known):
+            return
+        self._target_known = self._target_known or name == "SetPosition"
         try:
-            with tango.AutoTangoMonitor(device):
-                self._attribute("Position").set_write_value(target)
+            with tango.AutoTangoMonitor(self.device):
+                self._attribute("Position").set_write_value(value)
         except tango.DevFailed as exc:
             log.debug("Position's write value: %s", exc.args[0].desc)
 

@@ -28,32 +28,44 @@ BEACON_CHANNELS = shutil.which("BeaconChannels", path=os.path.dirname(sys.execut
 
 class RunningDevice(tuple):
     """What :func:`running_device` yields: ``(proxy, access)``, unpacked as such, the
-    server's process id in :attr:`pid` (to look at its threads) and its output in :attr:`log`."""
+    server's process id in :attr:`pid` (to look at its threads) and its output in :attr:`log`;
+    :meth:`address` and :meth:`proxy` give its other devices (BeaconAxis)."""
 
     pid: int
     log: Path
+    port: int
 
     def __new__(
-        cls, proxy: tango.DeviceProxy, access: str, pid: int, log: Path
+        cls, proxy: tango.DeviceProxy, access: str, pid: int, log: Path, port: int
     ) -> RunningDevice:
         self = super().__new__(cls, (proxy, access))
-        self.pid, self.log = pid, log
+        self.pid, self.log, self.port = pid, log, port
         return self
+
+    def address(self, device: str) -> str:
+        """The full address of another device of the server, for other processes."""
+        return f"tango://127.0.0.1:{self.port}/{device}#dbase=no"
+
+    def proxy(self, device: str) -> tango.DeviceProxy:
+        return tango.DeviceProxy(self.address(device))
 
 
 @contextlib.contextmanager
 def running_device(
-    properties: dict[str, Any],
+    properties: dict[str, Any] | None,
     workdir: Path | None = None,
     control_system: dict[str, Any] | None = None,
     attribute_properties: dict[str, dict[str, Any]] | None = None,
     options: tuple[str, ...] = (),
     prefix: tuple[str, ...] = (),
+    axes: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[RunningDevice]:
     """``BeaconChannels <instance>`` started as an operator would (the console script), with a
     file database holding ``properties``, listening on 127.0.0.1 (events need an address).
     Yields a proxy and the device's full address, for other processes and clients (and the
-    server's pid, see :class:`RunningDevice`). ``control_system``: properties of the free
+    server's pid, see :class:`RunningDevice`). ``axes``: BeaconAxis devices of the same
+    server, by name, with their properties (``properties`` None: none but those; the proxy
+    yielded is then the first of them's). ``control_system``: properties of the free
     object ``CtrlSystem``, Tango's facility-wide settings (``WAttrNaNAllowed``...);
     ``attribute_properties``: of the device's attributes, as Jive or dsconfig set them;
     ``options``: more of the server's command line (``-v4``); ``prefix``: a command that
@@ -63,9 +75,19 @@ def running_device(
     instance = f"t{os.getpid()}x{_instances}"
     workdir = Path(workdir or tempfile.mkdtemp(prefix="beacon-channels-"))
     db_file = workdir / f"{instance}.db"
-    db_file.write_text(f"BeaconChannels/{instance}/DEVICE/BeaconChannels: {DEVICE}\n")
+    declared = ""
+    if properties is not None:
+        declared += f"BeaconChannels/{instance}/DEVICE/BeaconChannels: {DEVICE}\n"
+    if axes:
+        declared += f"BeaconChannels/{instance}/DEVICE/BeaconAxis: {', '.join(axes)}\n"
+    db_file.write_text(declared)
     database = tango.Database(str(db_file))
-    database.put_device_property(DEVICE, _property_values(properties))
+    if properties is not None:
+        database.put_device_property(DEVICE, _property_values(properties))
+    for name, axis_properties in (axes or {}).items():
+        if axis_properties:
+            database.put_device_property(name, _property_values(axis_properties))
+    first = DEVICE if properties is not None else next(iter(axes or {}))
     if control_system:
         database.put_property("CtrlSystem", _property_values(control_system))
     if attribute_properties:
@@ -89,10 +111,10 @@ def running_device(
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # a crash leaves its traceback
         )
-    access = f"tango://127.0.0.1:{port}/{DEVICE}#dbase=no"
+    access = f"tango://127.0.0.1:{port}/{first}#dbase=no"
     try:
         proxy = _wait_for_device(access, server, log_path)
-        yield RunningDevice(proxy, access, server.pid, log_path)
+        yield RunningDevice(proxy, access, server.pid, log_path, port)
     finally:
         stop_processes([server], timeout=15)
 
