@@ -649,6 +649,12 @@ class ChannelProtocol:
             return []
         # PUBLISH counted every subscriber, ourselves included: we do not answer ourselves.
         query.expected = subscribers - 1
+        record = self._records.get(query.name)
+        if record is not None and record.role is Role.MIRROR and record.phase is Phase.SUBSCRIBED:
+            # A subscriber count taken after our subscription: what a later count is compared
+            # with (a holder that dies before the survey's next look is noticed by it).
+            record.subscribers = subscribers
+            record.counted_at = now.monotonic
         return self._check_query(query, now)
 
     def tick(self, now: Instant) -> list[Action]:

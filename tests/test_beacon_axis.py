@@ -17,9 +17,16 @@ import tango
 from tango import AttrQuality, AttrWriteType, DevState
 
 from support import wait_for
+from support.axes import (
+    AXIS,
+    QUICK,
+    axis_name,
+    device_connections,
+    quality_is,
+    set_state,
+    state_is,
+)
 from support.tango_device import Events, outcome, running_device, shows
-from test_bliss_objects import AXIS, QUICK, axis_name, quality_is, set_state, state_is
-from test_reliability import device_connections
 
 ATTRIBUTES = [
     "Position",
@@ -74,7 +81,8 @@ def test_a_motor_device_shows_its_axis_and_follows_a_move_by_events(redis_server
             events["State"].wait(state_is(DevState.ON))
             events["Position"].wait(events["Position"].value_is(3.0))
             positions = [e.attr_value.value for e in events["Position"].seen if not e.err]
-            moves = [p for p, before in zip(positions, [None, *positions]) if p != before]
+            before = [None, *positions[:-1]]
+            moves = [p for p, b in zip(positions, before, strict=True) if p != b]
             steps = [1.0 + 2.0 * i / 20 for i in range(1, 21)]  # (quality changes repeat one)
             assert moves == pytest.approx([1.0, *steps])  # every value, once, in order
             stamps = [e.attr_value.time.totime() for e in events["Position"].seen[1:]]
@@ -108,7 +116,7 @@ def test_limits_and_switches_reach_the_configuration_alarms_and_state(
         try:
             session.call("axis_set", name=axis, values={"low_limit": -5.0, "high_limit": 5.0})
             wait_for(lambda: ("-5.0", "5.0") in configs, what="the configuration event")
-            with pytest.raises(tango.DevFailed, match="above the maximum|below the minimum"):
+            with pytest.raises(tango.DevFailed, match=r"above the maximum|below the minimum"):
                 proxy.write_attribute("Position", 6.0)  # Tango's own limit check
             set_state(session, axis, "READY", "LIMPOS")
             alarms.wait(lambda e: not e.err and e.attr_value.value == DevState.ALARM)

@@ -20,51 +20,16 @@ import tango
 from tango import AttrQuality, AttrWriteType, DevState
 
 from support import wait_for
+from support.axes import AXIS, QUICK, axis_name, quality_is, set_state, state_is
 from support.redis_server import wait_held
 from support.tango_device import Events, outcome, running_device, shows
 from tango_channels import Channel
-
-READY = {"__axisstate__": ["READY"]}
-AXIS = {  # what a freshly initialised BLISS axis publishes and persists
-    "sign": 1,
-    "offset": 0.0,
-    "backlash": 0.0,
-    "low_limit": -100.0,
-    "high_limit": 100.0,
-    "velocity_high_limit": None,
-    "velocity_low_limit": None,
-    "velocity": 100.0,
-    "jog_velocity": 10.0,
-    "acceleration": 500.0,
-    "steps_per_unit": 1000.0,
-    "dial_position": 0.0,
-    "_set_position": 0.0,
-    "position": 0.0,
-    "state": READY,
-}
-QUICK = {"DiscoveryPeriod": 0.5, "SettingsPeriod": 0.5}
 
 
 @pytest.fixture
 def bliss(redis_server, make_peer, bliss_python):
     """A new BLISS process (a session) on the test Redis."""
     return lambda: make_peer(redis_server.url, impl="bliss", python=bliss_python)
-
-
-def axis_name(unique: str, suffix: str = "") -> str:
-    return unique.replace(".", "_")[-30:] + suffix
-
-
-def state_is(state: DevState):
-    return lambda e: not e.err and e.attr_value.value == state
-
-
-def quality_is(quality: AttrQuality):
-    return lambda e: not e.err and e.attr_value.quality == quality
-
-
-def set_state(session, axis: str, *names: str) -> None:
-    session.call("axis_set", name=axis, values={"state": {"__axisstate__": list(names)}})
 
 
 # ------------------------------------------------------------------ invisible to BLISS
@@ -83,8 +48,9 @@ def test_a_session_killed_mid_move_leaves_no_moving_state_to_the_next(
             wait_for(lambda p=proxy: shows(p, f"axis_{axis}_state", DevState.MOVING))
         first.kill()  # mid-move: no goodbye, MOVING is the last value it published
         for proxy in proxies:
-            wait_for(
+            wait_for(  # after REJOIN_WINDOW from its start: holders may still be rejoining
                 lambda p=proxy: shows(p, f"axis_{axis}_state", DevState.UNKNOWN),
+                timeout=25,
                 what="the device noticing nobody holds the state",
             )
         second = bliss()

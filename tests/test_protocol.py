@@ -426,10 +426,20 @@ def test_a_count_asked_before_our_subscription_was_confirmed_is_not_taken():
     us.receive(encode_reply(NAME, query.id, encode_value(BLISS, us.clock.wall - 1, "MOVING")))
     us.clock.advance(REJOIN_WINDOW)
     assert us.protocol.subscribers_seen({NAME: 2}, us.clock.now(), asked_at=asked) == []
-    assert record.subscribers is None  # not taken
-    us.protocol.subscribers_seen({NAME: 3}, us.clock.now())
-    (query,) = queries(us.protocol.subscribers_seen({NAME: 2}, us.clock.now()))  # BLISS gone
-    assert not is_join(query.id)
+    assert record.subscribers == 3  # not taken: the count our query's PUBLISH gave stands
+
+
+def test_our_query_s_publish_count_is_a_count_a_holder_leaving_is_noticed_against():
+    """A holder that dies before the survey's first look after our subscription: the count
+    our own query's PUBLISH returned (us, the holder, another mirror) is the one to compare."""
+    us = Peer()
+    record = us.open(Role.MIRROR)
+    query = us.join(subscribers=3)
+    us.receive(encode_reply(NAME, query.id, encode_value(BLISS, us.clock.wall - 1, "MOVING")))
+    us.clock.advance(REJOIN_WINDOW)
+    assert record.subscribers == 3
+    (again,) = queries(us.protocol.subscribers_seen({NAME: 2}, us.clock.now()))
+    assert not is_join(again.id)
 
 
 def test_a_new_session_s_default_replaces_what_a_killed_session_left():

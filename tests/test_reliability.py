@@ -27,6 +27,7 @@ import tango
 from tango import AttrDataFormat, AttrQuality, CmdArgType, DevState
 
 from support import wait_for
+from support.axes import device_connections
 from support.redis_server import RedisServer, wait_held
 from support.tango_device import Events, outcome, running_device, shows
 from tango_channels import Channel
@@ -57,12 +58,6 @@ def server_threads(pid: int) -> int:
         if line.startswith("Threads:"):
             return int(line.split()[1])
     raise AssertionError(f"no thread count for process {pid}")
-
-
-def device_connections(server: RedisServer) -> int:
-    """Connections the server has open on ``server`` (it names them BeaconChannels:<server>)."""
-    clients = server.command("CLIENT", "LIST").decode().splitlines()
-    return sum("name=BeaconChannels:" in client for client in clients)
 
 
 def latin1(text: str) -> bool:
