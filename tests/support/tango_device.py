@@ -114,6 +114,8 @@ def running_device(
     access = f"tango://127.0.0.1:{port}/{first}#dbase=no"
     try:
         proxy = _wait_for_device(access, server, log_path)
+        for name in axes or {}:  # exported one after the other: each may still be starting
+            _wait_for_device(f"tango://127.0.0.1:{port}/{name}#dbase=no", server, log_path)
         yield RunningDevice(proxy, access, server.pid, log_path, port)
     finally:
         stop_processes([server], timeout=15)
