@@ -53,3 +53,16 @@ class Tools:
     def attribute(self, name: str) -> str:
         """The Taurus model of one attribute of the device."""
         return f"{self.taurus_device}/{name}"
+
+    @classmethod
+    def without_database(cls, endpoint: str, device: str) -> Tools:
+        """Tools of ``device`` served at ``endpoint`` (``host:port``), no database."""
+        address = f"{endpoint}/{device}"
+        return cls(f"tango://{address}#dbase=no", f"tango-nodb://{address}", {})
+
+    def on(self, device: str) -> Tools:
+        """The same tools, for another device of the same server."""
+        if self.device.startswith("tango://"):
+            endpoint = self.device[len("tango://") :].split("/", 1)[0]
+            return Tools.without_database(endpoint, device)
+        return Tools(device, device, self.env, self.bin)

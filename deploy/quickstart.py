@@ -5,9 +5,11 @@
 Starts a private Redis (unless ``--redis``), an embedded Tango database (pytango-db's
 ``PyDatabaseds``; ``--file`` uses a Tango file database instead), registers the server
 ``BeaconChannels/demo`` with the device ``demo/beacon/1`` showing the BLISS axis ``roby``
-(``Axes``) and two more channels, starts a simulated BLISS axis publishing them (see
+(``Axes``) and two more channels, and the motor device ``demo/bliss/roby`` (a ``BeaconAxis``)
+showing the same axis, starts a simulated BLISS axis publishing them (see
 ``deploy/demo_motor.py``) and the device server, then prints how to read it, move it and look
-at it. ``--gui`` also opens Taurus's device panel and a trend of the position. Runs until
+at it. ``--gui`` also opens Taurus's device panel, a trend of the position and a Taurus form
+of the motor device. Runs until
 Ctrl-C, or ``--seconds``. Its files (logs, database) are in a temporary folder removed at the
 end, or kept and named when something failed after they were written.
 """
@@ -36,11 +38,14 @@ from tango_channels_deploy.embedded_db import EmbeddedDatabase
 from tango_channels_deploy.local_redis import LocalRedis
 from tango_channels_deploy.ports import free_port
 from tango_channels_deploy.processes import stop_processes
+from tango_channels_deploy.screenshot import FORM
 from tango_channels_deploy.taurus_panels import Panel, TaurusPanels, no_gui_reason
 
 log = logging.getLogger("quickstart")
 
 SERVER, INSTANCE, DEVICE = "BeaconChannels", "demo", "demo/beacon/1"
+MOTOR = "demo/bliss/roby"  # the BeaconAxis device of the same axis: a Tango motor
+MOTOR_ATTRIBUTES = ["State", "Position", "SetPosition", "Velocity", "Limit_Switches", "Status"]
 # The BLISS axis, as the Axes property shows one: axis_roby_position, _state (a DevState),
 # _state_names, _velocity... labelled "roby position"..., units from mm. And two channels of
 # other BLISS objects: the demo's move request and a cached MUSST parameter.
@@ -78,12 +83,23 @@ def wait_device(name: str, server: subprocess.Popen[bytes], log_path: Path) -> t
 
 
 def panels(tools: Tools) -> list[Panel]:
-    """Taurus's panel of the device and a trend of the position, as their commands."""
+    """Taurus's panel of the device, a trend of the position and a form of the motor device,
+    as their commands."""
+    motor = tools.on(MOTOR)
     return [
         Panel("Taurus device panel", tools.taurus("device", tools.taurus_device)),
         Panel(
             "Taurus trend",
             tools.taurus("trend", "--window-name", "roby position", tools.attribute(POSITION)),
+        ),
+        Panel(
+            "Taurus form of the motor",
+            tools.taurus(
+                "form",
+                "--window-name",
+                FORM,
+                *(motor.attribute(name) for name in MOTOR_ATTRIBUTES),
+            ),
         ),
     ]
 
@@ -93,12 +109,15 @@ def banner(
 ) -> str:
     """What to paste elsewhere; ``gui``: the windows opened, None when none were asked for."""
     read = tools.python(f"print(d.{POSITION}, d.{STATE})")
+    motor = tools.on(MOTOR).python("print(d.Position, d.State(), d.Limit_Switches)")
     move = tools.python(f"d.{TARGET} = 7.5")
     lines = [
         f"BeaconChannels is running: device {DEVICE}, {proxy.state()}.",
         proxy.status(),
         "Read it:",
         f"  {read.text}",
+        f"The same axis as a Tango motor, device {MOTOR}:",
+        f"  {motor.text}",
         "Move the demo motor (a request it honours; it stops moving by itself after the first):",
         f"  {move.text}",
     ]
@@ -160,6 +179,7 @@ def run(options: argparse.Namespace, workdir: Path) -> int:
         server, tools = start(properties, workdir, server_log, started)
         started.callback(stop_server, server)
         proxy = wait_device(tools.device, server, server_log)
+        wait_device(tools.on(MOTOR).device, server, server_log)
         gui = shown = None
         if options.gui:
             shown = []
@@ -203,13 +223,17 @@ def start_in_file(
 ) -> tuple[subprocess.Popen[bytes], Tools]:
     """The device server on a Tango file database (``--file``), on a port of its own."""
     db_file = workdir / "demo.db"
-    db_file.write_text(f"{SERVER}/{INSTANCE}/DEVICE/{SERVER}: {DEVICE}\n")
-    tango.Database(str(db_file)).put_device_property(DEVICE, properties)
+    db_file.write_text(
+        f"{SERVER}/{INSTANCE}/DEVICE/{SERVER}: {DEVICE}\n"
+        f"{SERVER}/{INSTANCE}/DEVICE/BeaconAxis: {MOTOR}\n"
+    )
+    database = tango.Database(str(db_file))
+    database.put_device_property(DEVICE, properties)
+    database.put_device_property(MOTOR, {"RedisUrl": properties["RedisUrl"]})
     port = free_port()
     endpoint = ["-ORBendPoint", f"giop:tcp:127.0.0.1:{port}"]
     server = start_server([f"-file={db_file}", *endpoint], dict(os.environ), server_log)
-    address = f"127.0.0.1:{port}/{DEVICE}"
-    return server, Tools(f"tango://{address}#dbase=no", f"tango-nodb://{address}", {})
+    return server, Tools.without_database(f"127.0.0.1:{port}", DEVICE)
 
 
 def start_in_database(
@@ -223,10 +247,14 @@ def start_in_database(
     started.callback(database.stop)
     os.environ["TANGO_HOST"] = database.tango_host
     db = tango.Database()
-    info = tango.DbDevInfo()
-    info.name, info._class, info.server = DEVICE, SERVER, f"{SERVER}/{INSTANCE}"
-    db.add_server(info.server, [info])
+    devices = []
+    for name, device_class in ((DEVICE, SERVER), (MOTOR, "BeaconAxis")):
+        info = tango.DbDevInfo()
+        info.name, info._class, info.server = name, device_class, f"{SERVER}/{INSTANCE}"
+        devices.append(info)
+    db.add_server(f"{SERVER}/{INSTANCE}", devices)
     db.put_device_property(DEVICE, properties)
+    db.put_device_property(MOTOR, {"RedisUrl": properties["RedisUrl"]})
     server = start_server(["-ORBendPoint", "giop:tcp:127.0.0.1:0"], dict(os.environ), server_log)
     return server, Tools(DEVICE, DEVICE, {"TANGO_HOST": database.tango_host})
 

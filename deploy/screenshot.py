@@ -34,7 +34,7 @@ __all__ = ["VirtualDisplay", "Window", "arrange", "grab", "wait_for_windows", "w
 log = logging.getLogger("screenshot")
 
 #: Titles of the quick start's windows: Taurus names its device panel after the device.
-PANEL, TREND = "DEMO/BEACON/1", "roby position"
+PANEL, TREND, FORM = "DEMO/BEACON/1", "roby position", "roby as a Tango motor"
 
 # Qt, as a separate process: a QApplication belongs to one process and one display for good.
 _GRAB = """

@@ -38,12 +38,17 @@ def test_every_printed_command_works_as_printed(database, tmp_path):
     args = [*QUICKSTART, *(["--file"] if database == "file" else [])]
     with running_quickstart(args, env) as quickstart:
         quickstart.wait_for(READY, timeout=120)
-        read, move = quickstart.commands()
+        read, motor, move = quickstart.commands()
         assert quickstart.server_log().exists(), "the server log it names is not there"
 
         shown = run_printed(read, env, elsewhere)
         assert shown.returncode == 0, shown.stderr[-3000:]
         assert re.fullmatch(r"-?\d+(\.\d+)? (ON|MOVING)\n", shown.stdout), shown.stdout
+        as_motor = run_printed(motor, env, elsewhere)  # the motor device of the same axis
+        assert as_motor.returncode == 0, as_motor.stderr[-3000:]
+        assert re.fullmatch(
+            r"-?\d+(\.\d+)? (ON|MOVING) \[False False False\]\n", as_motor.stdout
+        ), as_motor.stdout
 
         moved = run_printed(move, env, elsewhere)
         assert moved.returncode == 0, moved.stderr[-3000:]
@@ -51,6 +56,7 @@ def test_every_printed_command_works_as_printed(database, tmp_path):
         while (shown := run_printed(read, env, elsewhere)).stdout != "7.5 ON\n":
             assert time.monotonic() < deadline, f"the motor is not at 7.5: {shown.stdout}"
             time.sleep(0.5)
+        assert run_printed(motor, env, elsewhere).stdout.startswith("7.5 ON ")
 
         assert quickstart.stop() == 0, quickstart.output[-3000:]
     assert not quickstart.server_log().exists()

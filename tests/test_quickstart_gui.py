@@ -21,6 +21,7 @@ import pytest
 from support import wait_for
 from support.quickstart import READY, REPO, fresh_env, run_printed, running_quickstart
 from tango_channels_deploy.screenshot import (
+    FORM,
     PANEL,
     TREND,
     VirtualDisplay,
@@ -62,17 +63,17 @@ def test_gui_opens_the_device_panel_and_a_trend_and_its_commands_open_them_again
         quickstart.wait_for(READY, timeout=FIRST_RUN)
         empty = tmp_path / "empty.png"  # the control: before the windows, once Qt is installed
         grab(display.name, empty)
-        wait_for_windows(display.name, [PANEL, TREND])
+        wait_for_windows(display.name, [PANEL, TREND, FORM])
 
         picture = tmp_path / "gui.png"
         grab(display.name, picture)
         assert png_size(picture) == png_size(empty) == (1280, 800)
         assert picture.stat().st_size > 2 * empty.stat().st_size, "no more than an empty screen"
 
-        read, _move, *gui = quickstart.commands()
+        read, _motor, _move, *gui = quickstart.commands()
         assert run_printed(read, env, tmp_path).returncode == 0
-        assert len(gui) == 2, quickstart.output
-        for command, title in zip(gui, [PANEL, TREND], strict=True):
+        assert len(gui) == 3, quickstart.output
+        for command, title in zip(gui, [PANEL, TREND, FORM], strict=True):
             again = subprocess.Popen(
                 ["bash", "-c", command], cwd=tmp_path, env=env, start_new_session=True
             )
@@ -88,7 +89,9 @@ def test_gui_opens_the_device_panel_and_a_trend_and_its_commands_open_them_again
 
         assert quickstart.stop() == 0, quickstart.output[-3000:]
     wait_for(
-        lambda: not {PANEL, TREND} & set(titles(display)), 30, "the windows closed with the demo"
+        lambda: not {PANEL, TREND, FORM} & set(titles(display)),
+        30,
+        "the windows closed with the demo",
     )
     assert not list((tmp_path / "tmp").glob("beacon-channels-demo-*")), "demo files left behind"
 
