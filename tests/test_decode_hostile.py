@@ -26,13 +26,13 @@ import json
 import os
 import pickle
 import random
-import resource
 import shlex
 import signal
 import struct
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -98,11 +98,21 @@ def assert_decoder_intact(probes: list[int] = _PROBES) -> None:
 
 @contextmanager
 def peak_memory_grows_less_than(limit: int) -> Iterator[None]:
-    """Fails if the process's peak resident size grows by ``limit`` bytes or more inside."""
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    yield
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    assert after - before < limit, f"peak RSS grew by {(after - before) // MiB} MiB"
+    """Fails if the memory allocated inside peaks ``limit`` bytes or more above what it was
+    (tracemalloc, numpy's arrays included: this block's own peak, not the process's lifetime
+    peak, which an earlier test may have set higher)."""
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    before, _ = tracemalloc.get_traced_memory()
+    try:
+        yield
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    assert peak - before < limit, f"memory peaked {(peak - before) // MiB} MiB above the start"
 
 
 # ------------------------------------------------------------------ writing pickles by hand

@@ -20,7 +20,6 @@ from support import wait_for
 from support.redis_server import wait_held
 from support.tango_device import Events, running_device
 from tango_channels import Channel
-from tango_channels_device.bridge.publisher import CRITERIA_REFRESH as CONFIG_REFRESH
 
 STEPS = [1.0, 1.1, 1.2, 1.3, 2.0, 2.1]  # with abs_change=0.5: 1.0 and 2.0 make events
 
@@ -68,12 +67,11 @@ def test_change_criteria_are_honoured_wherever_they_are_set(
     attribute_properties = {attribute: database["ch"]} if database else None
     with running_device(properties, attribute_properties=attribute_properties) as (proxy, _):
         assert proxy.AttributeName(name) == attribute
-        if where == "client":  # as Jive does
+        if where == "client":  # as Jive does, before subscribing (as HDB++'s manager does)
             config = proxy.get_attribute_config_ex(attribute)[0]
             config.events.ch_event.abs_change = "0.5"
             proxy.set_attribute_config(config)
-            time.sleep(CONFIG_REFRESH * 1.5)  # the device reads it again within CONFIG_REFRESH
-        events = Events(proxy, attribute)
+        events = Events(proxy, attribute)  # a new subscriber: the device reads them again
         try:
             assert events.next().attr_value.value == 0.0  # the value at subscription
             step_through(position, STEPS)

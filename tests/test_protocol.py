@@ -513,3 +513,46 @@ def test_a_query_answered_without_values_while_values_arrive_asks_again():
     assert not nobody_holds(us.receive(encode_reply(NAME, query.id, None)))
     assert record.live
     assert queries(us.tick(ASK_AGAIN_AFTER_A_NEWCOMER))  # asked again, not said unheld
+
+
+def test_two_mirrors_nobody_holds_ask_each_other_once_then_redis_is_quiet():
+    """Two devices watching a channel no BLISS process holds, on one fake Redis and one fake
+    clock: each asks once more when the other joins, and then nothing more is ever sent."""
+    clock = Clock()
+    first, second = Peer(protocol("1000"), clock), Peer(protocol("2000"), clock)
+    mirrors = [first.open(Role.MIRROR), second.open(Role.MIRROR)]
+    sent: list[bytes] = []
+
+    def redis(actions: list[Any], peer: Peer) -> None:
+        """Publish what the protocols say to every subscriber (both), until nothing more."""
+        waiting = [(peer, a) for a in actions]
+        while waiting:
+            sender, action = waiting.pop(0)
+            if not isinstance(action, Publish):
+                continue
+            sent.append(action.data)
+            for peer in (first, second):
+                waiting += [(peer, a) for a in peer.receive(action.data)]
+            if action.query is not None:
+                waiting += [
+                    (sender, a) for a in sender.protocol.published(action.query, 2, clock.now())
+                ]
+
+    first.connect()
+    redis(first.subscribed(), first)  # alone: nobody answers, nobody holds
+    second.connect()
+    redis(second.subscribed(), second)  # the other joins: its query, our answer
+    for _ in range(600):  # a minute, by 0.1 s
+        clock.advance(0.1)
+        for peer in (first, second):
+            redis(peer.protocol.tick(clock.now()), peer)
+    assert all(m.settled and m.held is None for m in mirrors)
+    queries_sent = [q for q in map(decode, sent) if isinstance(q, Query)]
+    assert len(queries_sent) <= 4  # two joins, each asked again once at most
+    before = len(sent)
+    for _ in range(600):
+        clock.advance(0.1)
+        for peer in (first, second):
+            redis(peer.protocol.tick(clock.now()), peer)
+    assert len(sent) == before  # quiet: not one query each per second, for ever
+
