@@ -52,10 +52,6 @@ class TangoLog(logging.Handler):
             logger.setLevel(logging.DEBUG)
             logger.addHandler(self)
 
-    def detach(self) -> None:
-        for name in LOGGERS:
-            logging.getLogger(name).removeHandler(self)
-
 
 def console_logging_by_tango() -> bool:
     """Whether ``-v`` made Tango print its log to the console (then Python's stderr handler

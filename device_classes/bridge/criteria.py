@@ -90,13 +90,6 @@ class Criteria:
     def has_change(self) -> bool:
         return self.abs_change is not None or self.rel_change is not None
 
-    @property
-    def has_archive(self) -> bool:
-        return (
-            self.archive_abs_change is not None
-            or self.archive_rel_change is not None
-            or self.archive_period is not None
-        )
 
 
 #: The configuration fields criteria come from (Tango's names), in the order _parsed takes them.
