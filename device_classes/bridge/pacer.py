@@ -8,9 +8,9 @@ few thousand events a second), and the latest value is what matters. Two rules d
 - **A turn that finds more than** :data:`MAX_TURN` **values waiting** (and more than one per
   attribute) shows each attribute's latest item only. A turn's pushes reach each client as
   one burst; hundreds of pushes in one turn made a long queue in the client (the flood
-  bench's p99: see the Performance page). ``MAX_TURN`` values are a stall of 50 ms at 2,000 values/s, of
-  2 s at 50 values/s: a moment's stall (the machine busy, a glob's hundred attributes being
-  made) is caught up on, value by value.
+  bench's p99: see the Performance page). ``MAX_TURN`` values are a stall of 50 ms at 2,000
+  values/s, of 2 s at 50 values/s: a moment's stall (the machine busy, a glob's hundred
+  attributes being made) is caught up on, value by value.
 - **Backed up**: showing values takes most of the publisher thread's *own CPU time*: the
   share of the wall time its thread spent on the CPU showing values, over each
   :data:`WINDOW` (not a single turn: a burst of short turns at start-up says nothing), above
