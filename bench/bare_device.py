@@ -4,15 +4,20 @@
 ``EnsureOmniThread``, as BeaconChannels' publisher) push change events of ``value`` with
 ``time.time()`` as their timestamp. With the property ``Attributes`` = N, it makes N dynamic
 DevDouble attributes at start (``a00000``...), as BeaconChannels makes one per channel.
+
+``--motors`` (first argument) also runs ``BareMotor``: a motor device with BeaconAxis's static
+attributes, each read from memory, and Stop and Abort: the floor of a server of motor
+devices (``bench/many_devices.py``).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
 import tango
-from tango.server import Device, attribute, command, device_property
+from tango.server import Device, attribute, command, device_property, run
 
 
 class BareDevice(Device):
@@ -55,5 +60,51 @@ class BareDevice(Device):
                 )
 
 
+def _motor_attribute(name: str, dtype: object = float, **kwargs: object) -> attribute:
+    def read(self: BareMotor) -> object:
+        return self.values[name]
+
+    read.__name__ = name
+    return attribute(fget=read, name=name, dtype=dtype, **kwargs)
+
+
+class BareMotor(Device):
+    """A Tango motor's attributes, read from memory (see the module docstring)."""
+
+    Position = _motor_attribute("Position", access=tango.AttrWriteType.READ_WRITE)
+    DialPosition = _motor_attribute("DialPosition")
+    SetPosition = _motor_attribute("SetPosition")
+    Offset = _motor_attribute("Offset")
+    Sign = _motor_attribute("Sign", "DevLong64")
+    Velocity = _motor_attribute("Velocity")
+    Acceleration = _motor_attribute("Acceleration")
+    Backlash = _motor_attribute("Backlash")
+    StepsPerUnit = _motor_attribute("StepsPerUnit")
+    Limit_Switches = _motor_attribute("Limit_Switches", (bool,), max_dim_x=3)
+
+    def init_device(self) -> None:
+        super().init_device()
+        self.values: dict[str, object] = {n: 1.0 for n in ("Position", "DialPosition")}
+        self.values.update(SetPosition=1.0, Offset=0.0, Sign=1, Velocity=1.0, Acceleration=1.0)
+        self.values.update(Backlash=0.0, StepsPerUnit=1.0, Limit_Switches=[False] * 3)
+        for name in self.values:
+            self.set_change_event(name, True, False)
+        self.set_state(tango.DevState.ON)
+
+    def write_Position(self, value: float) -> None:
+        tango.Except.throw_exception("ReadOnly", "not moved", "BareMotor")
+
+    @command
+    def Stop(self) -> None:
+        pass
+
+    @command
+    def Abort(self) -> None:
+        pass
+
+
 if __name__ == "__main__":
-    BareDevice.run_server()
+    if sys.argv[1:2] == ["--motors"]:
+        run((BareDevice, BareMotor), args=["BareDevice", *sys.argv[2:]])
+    else:
+        BareDevice.run_server()

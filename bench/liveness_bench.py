@@ -3,7 +3,7 @@
     .venv/bin/python bench/liveness_bench.py [--channels N] [--checks N] [--gone N]
 
 Starts its own ``redis-server``; another process holds ``--channels`` channels; in this
-process a bus and a :class:`~tango_channels_device.bridge.publisher.Publisher` (the device's
+process the server's :class:`~tango_channels_device.bridge.publisher.Publisher` (the device's
 Tango-free half, Tango replaced by a recording sink) follow them all, as a BeaconChannels
 device with that many ``Channels`` lines would. It prints, per check (what the survey thread
 does every ``DiscoveryPeriod``):
@@ -37,10 +37,10 @@ from report import Report, add_json_option  # noqa: E402
 from tango_channels import Bus  # noqa: E402
 from tango_channels.protocol import REJOIN_WINDOW  # noqa: E402
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
-from tango_channels_device.bridge.publisher import Publisher  # noqa: E402
+from tango_channels_device.bridge.devices import ChannelsBridge  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tests"))
-from support.fake_sink import FakeSink  # noqa: E402
+from support.bridges import Bridges  # noqa: E402
 
 HOLDER = """
 import sys
@@ -74,17 +74,14 @@ def commands_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "none"
 
 
-def follow(url: str, names: list[str]) -> tuple[Bus, Publisher]:
-    """A bus and a publisher following ``names``, their attributes made (as by a device)."""
-    bus = Bus(url)
-    assert bus.wait_connected(10)
-    publisher = Publisher(
-        bus, FakeSink(), reserved_names=["State", "Status"], discovery_period=3600,
-        settings_period=3600,
+def follow(url: str, names: list[str]) -> tuple[Bridges, ChannelsBridge]:
+    """A server's publisher and a device following ``names``, their attributes made; the
+    survey is this bench's (``look_now``)."""
+    bridges = Bridges(url, lambda address, **kwargs: Bus(address, **kwargs), survey=False)
+    device, _ = bridges.channels(
+        [f"{name} type=float" for name in names], discovery_period=3600, settle=120
     )
-    publisher.start([f"{name} type=float" for name in names], [])
-    assert publisher.wait_settled(120)
-    return bus, publisher
+    return bridges, device
 
 
 def main() -> None:
@@ -108,9 +105,10 @@ def main() -> None:
         client = redis.Redis.from_url(server.url)
         names = [f"live.{i:05d}" for i in range(options.channels)]
         started = time.perf_counter()
-        bus, publisher = follow(server.url, names)
+        bridges, device = follow(server.url, names)
+        publisher = bridges.publisher
         print(f"{options.channels} channels followed in {time.perf_counter() - started:.2f} s")
-        other_bus, other = follow(server.url, names)
+        other, _ = follow(server.url, names)
         # Liveness verdicts wait for holders to rejoin for REJOIN_WINDOW after connecting.
         time.sleep(max(0.0, REJOIN_WINDOW - (time.perf_counter() - started)) + 0.5)
 
@@ -118,7 +116,7 @@ def main() -> None:
         for _ in range(options.checks):
             before = commands(client)
             cpu, wall = time.process_time(), time.perf_counter()
-            publisher.look_now(settings=False)
+            publisher.look_now(device, settings=False)
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
             time.sleep(0.2)  # answers, if any, come in
@@ -154,10 +152,9 @@ def main() -> None:
         time.sleep(0.5)  # Redis has dropped their subscriptions
         before = commands(client)
         started = time.perf_counter()
-        publisher.look_now(settings=False)
-        gone = [f"live.{i:05d}" for i in range(options.gone)]
-        feeds = [publisher.catalogue.feed(name) for name in gone]
-        while not all(feed is not None and not feed.channel.live for feed in feeds):
+        publisher.look_now(device, settings=False)
+        gone = [device.records[f"live.{i:05d}"] for i in range(options.gone)]
+        while any(record.live for record in gone):  # read from here: a bench's look
             time.sleep(0.001)
         noticed = time.perf_counter() - started
         time.sleep(0.2)
@@ -174,10 +171,8 @@ def main() -> None:
             "ms",
         )
         report.write(options.json)
-        for done in (publisher, other):
+        for done in (bridges, other):
             done.stop()
-        for closed in (bus, other_bus):
-            closed.close()
     finally:
         holder.kill()
         server.stop()

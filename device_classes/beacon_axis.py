@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tango import AttrWriteType, DispLevel
+from tango import AttrWriteType, DevState, DispLevel
 from tango.server import attribute, command, device_property
 
 from tango_channels.transport.address import RedisAddress
@@ -82,6 +82,9 @@ class BeaconAxis(BridgedDevice):
     )
 
     axis_attributes: AxisAttributes
+    # Its attributes are static: nothing to wait for at start (a hundred motor devices start
+    # one after the other); State says UNKNOWN until its axis's state comes.
+    initial_wait = 0.0
 
     # ------------------------------------------------------------------ life cycle
     def first_init(self) -> None:
@@ -96,6 +99,8 @@ class BeaconAxis(BridgedDevice):
         return self.Axis or default_axis(self.get_name())
 
     def make_bridge(self, address: RedisAddress, source: str) -> AxisBridge:
+        self.set_state(DevState.UNKNOWN)
+        self.set_status(f"Starting: asking BLISS for axis {self.axis()}.")
         axis = self.axis()
         why = axis_name_error(axis)
         if why is not None:

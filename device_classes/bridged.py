@@ -37,7 +37,6 @@ from .bridge.where import find_redis
 from .build_info import version_info
 from .errors import raise_failed, tango_errors
 from .server import Shared, shared
-from .tango_log import TangoLog
 
 __all__ = ["BEACON_RETRY", "INITIAL_WAIT", "BridgedDevice"]
 
@@ -68,6 +67,9 @@ class BridgedDevice(Device):
 
     bridge: DeviceBridge | None
     shared: Shared
+    #: Seconds init_device waits for the first answers of the device's channels (their
+    #: types decide which attributes exist when clients come).
+    initial_wait = INITIAL_WAIT
 
     # ------------------------------------------------------------------ life cycle
     def init_device(self) -> None:
@@ -78,8 +80,7 @@ class BridgedDevice(Device):
             # What survives Init: the bridge (the attribute table), the log handler, the
             # count of commands run.
             self.bridge = None
-            self._tango_log = TangoLog(self)
-            self._tango_log.attach()
+            self.shared.log.add(self)
             self.add_version_info("tango-channels", version_info())
             self.commands_run = 0
             self.first_init()
@@ -95,7 +96,7 @@ class BridgedDevice(Device):
             # Beacon may just not be up yet (a whole beamline starting): ask again.
             since = time.strftime("%H:%M:%S")
             self._not_running(f"Cannot find Redis since {since}: {exc}; asking again.")
-            log.error("%s: cannot find Redis: %s", self.get_name(), exc)
+            log.error("%s: cannot find Redis: %s", self.get_name(), exc, extra=self.about)
             self._finder = threading.Thread(
                 target=self._find_redis_forever, name="BeaconChannels Beacon", daemon=True
             )
@@ -103,7 +104,7 @@ class BridgedDevice(Device):
             return
         except (ValueError, OSError) as exc:
             self._not_running(f"Cannot find Redis: {exc}. Correct the property, then Init.")
-            log.error("%s: cannot find Redis: %s", self.get_name(), exc)
+            log.error("%s: cannot find Redis: %s", self.get_name(), exc, extra=self.about)
             return
         self._start(address, source)
 
@@ -115,7 +116,7 @@ class BridgedDevice(Device):
                 try:
                     address, source = find_redis(self.RedisUrl, self.BeaconHost)
                 except (BeaconError, ValueError, OSError) as exc:
-                    log.debug("%s: still no Redis: %s", self.get_name(), exc)
+                    log.debug("%s: still no Redis: %s", self.get_name(), exc, extra=self.about)
                     continue
                 with tango.AutoTangoMonitor(self):
                     if not self._stopping.is_set():
@@ -132,24 +133,38 @@ class BridgedDevice(Device):
                 bridge = self.make_bridge(address, source)
             except ValueError as exc:
                 self._not_running(f"{exc}. Correct the property, then Init.")
-                log.error("%s: %s", self.get_name(), exc)
+                log.error("%s: %s", self.get_name(), exc, extra=self.about)
                 return
+        if self.bridge is None and not self.initial_wait:
+            # Nothing to wait for (static attributes): the publisher attaches it on its next
+            # turn, and a hundred such devices start one after the other without waiting.
+            self.bridge = bridge
+            publisher.send(lambda: self._attach(publisher, bridge))
+            return
         try:
             with tango.AutoTangoAllowThreads(self):
                 if self.bridge is None:
-                    publisher.call(lambda: self.configure(publisher, bridge, first=True))
-                    publisher.call(lambda: publisher.attach(bridge))
+                    publisher.call(lambda: self._attach(publisher, bridge))
                 else:
                     publisher.call(lambda: self._moved(publisher, bridge, address, source))
                 self.bridge = bridge
                 # The publisher makes the attributes under the monitor: it has the monitor
                 # while the holders answer (their first values decide untyped channels' types).
-                publisher.wait_settled(bridge, INITIAL_WAIT)
+                if self.initial_wait:
+                    publisher.wait_settled(bridge, self.initial_wait)
                 state = publisher.call(lambda: publisher.refresh_state(bridge))
         except Unanswered as exc:  # it goes on by itself; Status will say what it shows
-            log.warning("%s: the publisher stayed busy at start (%s)", self.get_name(), exc)
+            name = self.get_name()
+            log.warning("%s: the publisher stayed busy at start (%s)", name, exc, extra=self.about)
             return
-        log.info("%s: %s", self.get_name(), " ".join(state.status.splitlines()))
+        log.info(
+            "%s: %s", self.get_name(), " ".join(state.status.splitlines()), extra=self.about
+        )
+
+    def _attach(self, publisher: Publisher, bridge: DeviceBridge) -> None:
+        """The first start (in the publisher thread): the properties, then served."""
+        self.configure(publisher, bridge, first=True)
+        publisher.attach(bridge)
 
     def _moved(
         self, publisher: Publisher, bridge: DeviceBridge, address: RedisAddress, source: str
@@ -180,7 +195,9 @@ class BridgedDevice(Device):
                 try:
                     publisher.call(lambda: publisher.detach(bridge))
                 except Unanswered as exc:
-                    log.warning("%s: leaving the publisher: %s", self.get_name(), exc)
+                    log.warning(
+                        "%s: leaving the publisher: %s", self.get_name(), exc, extra=self.about
+                    )
 
     # ------------------------------------------------------------------ for subclasses
     def first_init(self) -> None:
@@ -201,6 +218,11 @@ class BridgedDevice(Device):
         return ("bliss.",)
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def about(self) -> dict[str, str]:
+        """``extra=`` of a log record about this device (its Tango log alone gets it)."""
+        return {"device": self.get_name()}
+
     def running(self) -> tuple[Publisher, Any]:
         """The publisher and this device's bridge, once it runs; NotReady saying why not."""
         bridge = self.bridge
@@ -232,11 +254,13 @@ class BridgedDevice(Device):
             with tango_errors(doing, origin), tango.AutoTangoAllowThreads(self):
                 result = action()
         except tango.DevFailed as exc:
-            audit.log.info("%s from %s refused: %s", what, client, exc.args[0].desc)
+            audit.log.info(
+                "%s from %s refused: %s", what, client, exc.args[0].desc, extra=self.about
+            )
             raise
         self.commands_run += 1
         self.push_change_event("CommandsRun", self.commands_run)
-        audit.log.info("%s from %s: %s", what, client, said(result))
+        audit.log.info("%s from %s: %s", what, client, said(result), extra=self.about)
         return result
 
     # ------------------------------------------------------------------ State and Status

@@ -25,6 +25,7 @@ from tango_channels import Bus
 from tango_channels.transport.address import RedisAddress
 
 from .bridge.publisher import Publisher
+from .tango_log import TangoLog
 
 __all__ = ["LimitsWriter", "Shared", "shared"]
 
@@ -68,12 +69,15 @@ class LimitsWriter:
 
 
 class Shared:
-    """The publisher and the limits writer of this server (see the module docstring)."""
+    """The publisher, the limits writer and the Tango logging of this server (see the module
+    docstring)."""
 
     def __init__(self) -> None:
         self.publisher = Publisher(self._bus, thread_context=tango.EnsureOmniThread)
         self.publisher.start()
         self.limits = LimitsWriter()
+        self.log = TangoLog()  # the devices' Tango logging, one handler for all
+        self.log.attach()
 
     @staticmethod
     def _bus(address: RedisAddress, trusted_modules: tuple[str, ...]) -> Bus:

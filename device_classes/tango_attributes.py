@@ -57,7 +57,13 @@ def push_event(device: Any, kind: EventKind, name: str, event: tuple[Any, ...]) 
     try:
         push(name, *event)
     except tango.DevFailed as exc:  # e.g. the monitor busy past its timeout
-        log.warning("pushing a %s event of %s: %s", kind.value, name, exc.args[0].desc)
+        log.warning(
+            "pushing a %s event of %s: %s",
+            kind.value,
+            name,
+            exc.args[0].desc,
+            extra={"device": device.get_name()},
+        )
         return False
     return True
 

@@ -170,16 +170,25 @@ class AxisAttributes:
         """In the limits writer's thread: Position's min_value and max_value."""
         attr = self._attribute("Position")
         config = attr.get_properties()
-        if (config.min_value, config.max_value) == (low, high):
-            return
+        if (_same(config.min_value, low), _same(config.max_value, high)) == (True, True):
+            return  # as the database has it already (a restart): nothing to write
         config.min_value, config.max_value = low, high
         attr.set_properties(config)
-        log.info("%s: Position's limits are now %s, %s", self.device.get_name(), low, high)
+        name = self.device.get_name()
+        log.info("%s: Position's limits are now %s, %s", name, low, high, extra={"device": name})
 
 
 def _number(sample: Sample) -> float | None:
     value = sample.value if sample.error is None else None
     return float(value) if isinstance(value, int | float) else None
+
+
+def _same(text: str, limit: str) -> bool:
+    """Whether a limit as Tango shows it (``"-5"``) is ``limit`` (``"-5.0"``)."""
+    try:
+        return float(text) == float(limit)
+    except ValueError:
+        return text == limit
 
 
 def _limit_text(limit: float | None) -> str:

@@ -60,15 +60,6 @@ class SurveyPlan:
     followed: tuple[str, ...] = ()
     settings: tuple[SettingSource, ...] = ()
 
-    def __or__(self, other: SurveyPlan) -> SurveyPlan:
-        """Both plans: what the devices on one Redis look for together."""
-        return SurveyPlan(
-            *(
-                tuple(dict.fromkeys((*getattr(self, f.name), *getattr(other, f.name))))
-                for f in dataclasses.fields(self)
-            )
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Want:

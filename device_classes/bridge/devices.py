@@ -133,6 +133,11 @@ class DeviceBridge:
         self.settings_period = 2.0
         self.errors: list[str] = []  # why attributes could not be made (until Init)
 
+    @property
+    def about(self) -> dict[str, str]:
+        """``extra=`` of a log record about this device (its Tango log alone gets it)."""
+        return {"device": self.name}
+
     def wanted(self) -> dict[str, Want]:
         """The attributes the device should show now, by key."""
         raise NotImplementedError

@@ -53,6 +53,7 @@ class Link:
     outage: bool = False
     last_error: tuple[float, str] | None = None  # when (time.time()), and what
     surveyed: bool = False  # the survey's first findings are in
+    planned: bool = False  # plan is what the devices and feeds say now (see replan)
     plan: SurveyPlan = _NOTHING  # a frozen snapshot, replaced whole: read by the survey
     listener: Callable[[ConnectionState, str | None], None] | None = None  # on the bus
     _persisted: dict[SettingSource, tuple[bytes | None, Persisted]] = field(default_factory=dict)
@@ -88,8 +89,13 @@ class Link:
             self.last_error = (time.time(), error)
 
     def survey_plan(self) -> SurveyPlan:
-        """What its devices look for, together (see :meth:`SurveyPlan.__or__`)."""
-        plan = SurveyPlan(followed=tuple(self.feeds))
+        """What its devices look for, together (in one pass over them)."""
+        globs: dict[str, None] = {}
+        axis_globs: dict[str, None] = {}
+        settings: dict[SettingSource, None] = {}
         for device in self.devices:
-            plan = plan | device.plan(())
-        return plan
+            plan = device.plan(())
+            globs.update(dict.fromkeys(plan.globs))
+            axis_globs.update(dict.fromkeys(plan.axis_globs))
+            settings.update(dict.fromkeys(plan.settings))
+        return SurveyPlan(tuple(globs), tuple(axis_globs), tuple(self.feeds), tuple(settings))

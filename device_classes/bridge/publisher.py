@@ -179,6 +179,19 @@ class Publisher:
         self._requests.append(_Request(lambda: self._take_findings(link, findings)))
         self._wake.set()
 
+    def send(self, work: Callable[[], object]) -> None:
+        """Have ``work`` run in the publisher thread, without waiting for it (an error it
+        raises is logged)."""
+
+        def logged() -> None:
+            try:
+                work()
+            except Exception:  # nobody waits for it: say it
+                log.exception("a request to the publisher failed")
+
+        self._requests.append(_Request(logged))
+        self._wake.set()
+
     def call(self, work: Callable[[], T], timeout: float = 5.0) -> T:
         """Run ``work`` in the publisher thread and return what it returns (or raise what it
         raised); :class:`Unanswered` if the publisher did not get to it within ``timeout``."""
@@ -237,7 +250,11 @@ class Publisher:
     def look_now(self, device: DeviceBridge, settings: bool = True) -> None:
         """One look at the device's Redis now, in the caller's thread, as the survey takes
         every period (a benchmark's, or a test's)."""
-        link = self.call(lambda: self.link_of(device))
+        def planned() -> Link:
+            self._replan()
+            return self.link_of(device)
+
+        link = self.call(planned)
         survey = self._survey_of(link)
         self.found(link, survey.look(settings))
 
@@ -254,8 +271,9 @@ class Publisher:
             survey.settings_period = min(survey.settings_period, device.settings_period)
         self.reconcile(device, "")
         if survey is not None and not survey.started:
+            self._replan()
             survey.start()  # its first look is for what the device wants (its plan)
-        log.debug("%s: attached to Redis at %s", device.name, link.address)
+        log.debug("%s: attached to Redis at %s", device.name, link.address, extra=device.about)
 
     def detach(self, device: DeviceBridge) -> None:
         """Serve ``device`` no more: its records leave their feeds (and the link closes if it
@@ -272,7 +290,7 @@ class Publisher:
         if not link.devices:
             self._close_link(link)
         else:
-            link.plan = link.survey_plan()
+            link.planned = False
 
     def configure(
         self, device: ChannelsBridge, channel_lines: list[str], axis_lines: list[str], why: str
@@ -373,7 +391,7 @@ class Publisher:
             for key, record in list(device.records.items()):
                 if key not in wanted:
                     self._unmatch(device, link, record, why, now)
-        link.plan = link.survey_plan()
+        link.planned = False  # made again at the end of the turn: once, however many devices
         self._names_changed(device)
         device.state_due = 0.0
 
@@ -531,6 +549,12 @@ class Publisher:
         link.bus.close()
         self.links.pop(link.key, None)
 
+    def _replan(self) -> None:
+        """The survey plans that devices and feeds changed since, made again."""
+        for link in self.links.values():
+            if not link.planned:
+                link.plan, link.planned = link.survey_plan(), True
+
     def _connection_changed(self, link: Link, connection: Connection, error: str | None) -> None:
         link.connection_changed(connection.connected, connection.why, error)
         for device in link.devices:
@@ -643,6 +667,7 @@ class Publisher:
         showing = time.thread_time() - started
         if self._to_create:
             self._create(now)
+        self._replan()
         self._periodic_work(now)
         if self._waiters:
             done = [w for w in self._waiters if w.until()]
@@ -735,7 +760,7 @@ class Publisher:
             try:
                 refused = device.sink.create(records)
             except Busy as exc:
-                log.warning("%s: creating attributes: %s", device.name, exc)
+                log.warning("%s: creating attributes: %s", device.name, exc, extra=device.about)
                 self._busy(device, records)
                 continue
             for record in records:
@@ -748,7 +773,9 @@ class Publisher:
                 waiting, record.waiting = record.waiting or [], None
                 self._show_items(record, waiting, now, latest_only=False)
             self._names_changed(device)
-            log.debug("%s: attributes of %d channels made", device.name, len(records))
+            log.debug(
+                "%s: attributes of %d channels made", device.name, len(records), extra=device.about
+            )
 
     def _busy(self, device: DeviceBridge, records: list[AttributeRecord]) -> None:
         failed = []
@@ -776,7 +803,7 @@ class Publisher:
         record.why, record.waiting = why, None
         if say:
             device.errors.append(why)
-            log.error("%s: %s", device.name, why)
+            log.error("%s: %s", device.name, why, extra=device.about)
         device.state_due = 0.0
 
     def _criteria(self, record: AttributeRecord) -> bool:

@@ -41,9 +41,10 @@ class Bridges:
         sink: FakeSink | None = None,
         name: str = "test/beacon/1",
         discovery_period: float = 0.2,
-        settle: bool = True,
+        settle: float = 10.0,
     ) -> tuple[ChannelsBridge, FakeSink]:
-        """A BeaconChannels device's bridge, started as the device starts it."""
+        """A BeaconChannels device's bridge, started as the device starts it (``settle``:
+        seconds to wait for its attributes' first answers, 0: none)."""
         sink = sink or FakeSink()
         bridge = ChannelsBridge(name, sink, self.address, "from the test", reserved=RESERVED)
         bridge.discovery_period = bridge.settings_period = discovery_period
@@ -59,11 +60,11 @@ class Bridges:
         self.attach(bridge)
         return bridge, sink
 
-    def attach(self, bridge: DeviceBridge, settle: bool = True) -> None:
+    def attach(self, bridge: DeviceBridge, settle: float = 10.0) -> None:
         publisher = self.publisher
-        publisher.call(lambda: publisher.attach(bridge))
+        publisher.call(lambda: publisher.attach(bridge), timeout=max(settle, 5.0))
         if settle:
-            assert publisher.wait_settled(bridge, 10)
+            assert publisher.wait_settled(bridge, settle)
 
     def init(self, bridge: ChannelsBridge, lines: list[str], axes: list[str] = ()) -> None:
         """What Init does: the lines again."""
