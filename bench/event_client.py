@@ -7,7 +7,8 @@ events, as an alarm handler). Then each stdin line is answered with one JSON lin
 ``last`` -> {attribute: last value}; ``report`` -> counts per attribute, latencies (event
 time - the value's source timestamp, s), errors; ``timeline`` -> per second of the clock
 (``int(time.time())``), the events received and their largest latency (s), for plots;
-``reset`` clears what was recorded.
+``stamps`` -> [event's source timestamp, time received] of each event, in order (for
+``bench/device_stages.py``); ``reset`` clears what was recorded.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ latencies: list[float] = []
 errors = [0]
 reasons: set[str] = set()
 timeline: dict[int, list[float]] = {}  # second -> [events, largest latency]
+stamps: list[tuple[float, float]] = []  # (source timestamp, received)
 
 
 def on_event(event: tango.EventData) -> None:
@@ -46,6 +48,7 @@ def on_event(event: tango.EventData) -> None:
         last[key] = value.value
         latency = received - value.time.totime()
         latencies.append(latency)
+        stamps.append((value.time.totime(), received))
         second = timeline.setdefault(int(received), [0, 0.0])
         second[0] += 1
         second[1] = max(second[1], latency)
@@ -60,6 +63,7 @@ with lock:  # the subscriptions' own first events are not part of a measure
     errors[0] = 0
     reasons.clear()
     timeline.clear()
+    stamps.clear()
 print("READY", flush=True)
 for line in sys.stdin:
     command = line.strip()
@@ -75,12 +79,15 @@ for line in sys.stdin:
             }
         elif command == "timeline":
             answer = timeline
+        elif command == "stamps":
+            answer = stamps
         elif command == "reset":
             latencies.clear()
             counts.update(dict.fromkeys(attributes, 0))
             errors[0] = 0
             reasons.clear()
             timeline.clear()
+            stamps.clear()
             answer = {}
         else:
             answer = {"error": f"unknown command {command!r}"}

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from support.fake_sink import FakeSink
+from support.redis_server import wait_held
 from tango_channels import Channel
 from tango_channels_device.bridge import commands
 from tango_channels_device.bridge.attribute import EventKind
@@ -52,7 +53,10 @@ def streamed(sink: FakeSink, attribute: str, count: int = COUNT) -> list[float]:
 
 
 def holder(redis_server, make_bus, name: str) -> Channel:
-    return Channel(name, value=-1.0, bus=make_bus(redis_server.url))
+    """A holder, subscribed before the device comes: the device's query finds it."""
+    held = Channel(name, value=-1.0, bus=make_bus(redis_server.url))
+    wait_held(redis_server, name)
+    return held
 
 
 def test_every_value_once_in_order_while_lines_are_added_and_removed(
