@@ -69,17 +69,19 @@ def main() -> None:
         deadline = time.monotonic() + 60
         while not out.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        device = {float(k): v for k, v in json.loads(out.read_text()).items()}
-        received = {source: at for source, at in client.ask("stamps")}
+        # Tango carries times in whole microseconds (truncated): matched at that resolution.
+        stamped = json.loads(out.read_text()).items()
+        device = {int(float(k) * 1e6): (float(k), v) for k, v in stamped}
+        received = {round(source * 1e6): at for source, at in client.ask("stamps")}
     finally:
         client.stop()
         server.stop()
         setter.kill()
         redis_server.stop()
     values = []
-    for source, stages in device.items():
-        if source in received and {"reader", "decoded", "taken", "push", "pushed"} <= set(stages):
-            values.append({"set": source, **stages, "client": received[source]})
+    for key, (source, stages) in device.items():
+        if key in received and {"reader", "decoded", "taken", "push", "pushed"} <= set(stages):
+            values.append({**stages, "set": source, "client": received[key]})
     section = f"{len(values)} values at {options.rate:g} Hz: BLISS set -> Tango client, by stage"
     print(section)
     for label, start, end in STAGES:
