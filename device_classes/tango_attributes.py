@@ -44,18 +44,18 @@ COUNTER_ATTRIBUTES = {
     "UndecodableMessages": "undecodable_messages",
 }
 QUALITIES = {name: AttrQuality.names[name] for name in AttrQuality.names}
+_PUSHES = {
+    EventKind.CHANGE: "push_change_event",
+    EventKind.ARCHIVE: "push_archive_event",
+    EventKind.ALARM: "push_alarm_event",
+}
 
 
 def push_event(device: Any, kind: EventKind, name: str, event: tuple[Any, ...]) -> bool:
     """Push one event of ``device``'s attribute ``name``; False (and a warning) if Tango
     refused it."""
-    push = {
-        EventKind.CHANGE: device.push_change_event,
-        EventKind.ARCHIVE: device.push_archive_event,
-        EventKind.ALARM: device.push_alarm_event,
-    }[kind]
     try:
-        push(name, *event)
+        getattr(device, _PUSHES[kind])(name, *event)
     except tango.DevFailed as exc:  # e.g. the monitor busy past its timeout
         log.warning(
             "pushing a %s event of %s: %s",

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from tango_channels.transport.address import RedisAddress
 
-from .attribute import AttributeRecord, EventKind, View
+from .attribute import AttributeRecord, Context, EventKind, View
 from .axes import AXIS_SETTINGS
 from .catalogue import Catalogue, SurveyPlan, Want, axis_channel_spec
 from .criteria import Criteria
@@ -99,6 +99,9 @@ class Sink(Protocol):
         """The exposed channels changed (``ChannelNames``)."""
 
 
+_NO_SETTINGS = Context(lambda source: None)
+
+
 class DeviceBridge:
     """One device, as the publisher serves it (see the module docstring). ``source`` says
     where ``address`` came from (a property, Beacon, the environment), for Status."""
@@ -127,6 +130,7 @@ class DeviceBridge:
         self.state = DeviceState("FAULT", "Starting.")
         self.state_due = 0.0  # monotonic: when State and Status are looked at again
         self.names: list[str] = []  # the channels exposed: replaced whole (read by clients)
+        self.context = _NO_SETTINGS  # its Redis's (settings read there), while attached
         # Seconds between two looks of the survey of its Redis (the shortest any device of a
         # Redis asks for is taken).
         self.discovery_period = 2.0

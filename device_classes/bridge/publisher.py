@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -111,6 +112,7 @@ class _Waiter:
 
 
 BusFactory = Callable[[RedisAddress, tuple[str, ...]], Bus]
+_Arrival = tuple[AttributeRecord, Item]
 
 
 class Publisher:
@@ -132,12 +134,11 @@ class Publisher:
         self._surveys = survey
         self.links: dict[LinkKey, Link] = {}
         self.devices: list[DeviceBridge] = []
-        # What happened to channels, for each record, in order: readers (and writers) append,
-        # this thread alone takes (see the module docstring).
-        self._arrivals: deque[tuple[AttributeRecord, Item]] = deque()
-        self._requests: deque[_Request] = deque()
+        # What happened to channels, for each record, in order, and requests: readers,
+        # writers and other threads put, this thread alone takes (see the module docstring).
+        # A SimpleQueue (C): a put wakes this thread with no Python-level lock or condition.
+        self._inbox: queue.SimpleQueue[_Arrival | _Request | None] = queue.SimpleQueue()
         self._waiters: list[_Waiter] = []
-        self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pacer = Pacer()
@@ -158,7 +159,7 @@ class Publisher:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        self._wake.set()
+        self._inbox.put(None)
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=10)
         for link in list(self.links.values()):
@@ -171,13 +172,11 @@ class Publisher:
     # ------------------------------------------------------------------ other threads
     def hand(self, record: AttributeRecord, item: Item) -> None:
         """What happened to ``record``'s channel (any thread; never waits)."""
-        self._arrivals.append((record, item))
-        self._wake.set()
+        self._inbox.put((record, item))
 
     def found(self, link: Link, findings: Findings) -> None:
         """What the survey of ``link`` found (in its thread): taken in the publisher's."""
-        self._requests.append(_Request(lambda: self._take_findings(link, findings)))
-        self._wake.set()
+        self._inbox.put(_Request(lambda: self._take_findings(link, findings)))
 
     def send(self, work: Callable[[], object]) -> None:
         """Have ``work`` run in the publisher thread, without waiting for it (an error it
@@ -189,8 +188,7 @@ class Publisher:
             except Exception:  # nobody waits for it: say it
                 log.exception("a request to the publisher failed")
 
-        self._requests.append(_Request(logged))
-        self._wake.set()
+        self._inbox.put(_Request(logged))
 
     def call(self, work: Callable[[], T], timeout: float = 5.0) -> T:
         """Run ``work`` in the publisher thread and return what it returns (or raise what it
@@ -198,8 +196,7 @@ class Publisher:
         if self._thread is None or threading.current_thread() is self._thread:
             return work()
         request = _Request(work)
-        self._requests.append(request)
-        self._wake.set()
+        self._inbox.put(request)
         if not request.done.wait(timeout):
             raise Unanswered(f"the device stayed busy for {timeout} s; try again")
         if request.error is not None:
@@ -264,6 +261,7 @@ class Publisher:
         """Serve ``device`` from now on (its Redis's link made if it is the first)."""
         link = self._link_for(device)
         link.devices.append(device)
+        device.context = link.context
         self.devices.append(device)
         survey = link.survey
         if survey is not None:
@@ -496,10 +494,7 @@ class Publisher:
                 lost[0] = not connection.connected
                 for feed in list(link.feeds.values()):
                     feed.connection_changed(connection)
-            self._requests.append(
-                _Request(lambda: self._connection_changed(link, connection, error))
-            )
-            self._wake.set()
+            self._inbox.put(_Request(lambda: self._connection_changed(link, connection, error)))
 
         def on_undecodable(name: str, error: str) -> None:
             feed = link.feeds.get(name)  # in the reader
@@ -616,17 +611,20 @@ class Publisher:
     def _run(self) -> None:
         with self._thread_context():
             pacer = self._pacer
+            inbox = self._inbox
             ended = time.monotonic()
             while not self._stopping.is_set():
-                self._wake.wait(TICK)
+                try:
+                    first: _Arrival | _Request | None = inbox.get(timeout=TICK)
+                except queue.Empty:
+                    first = None  # periodic work only
                 if pacer.backed_up:  # let the values of a few ms come: their latest is shown
                     self._stopping.wait(pacer.pause(time.monotonic(), ended))
-                self._wake.clear()
                 if self._stopping.is_set():
                     break
                 showing = 0.0
                 try:
-                    showing = self._turn()
+                    showing = self._turn(first)
                 except Exception:  # a bug of ours: say so, and keep publishing
                     log.exception("publishing failed")
                 now = time.monotonic()
@@ -637,29 +635,35 @@ class Publisher:
         """One turn in the caller's thread: a test's, driving a publisher whose thread it
         did not start (the model-based test of the catalogue and the commands)."""
         assert self._thread is None, "the publisher's own thread takes its turns"
-        self._turn()
+        self._turn(None)
 
-    def _turn(self) -> float:
-        """One turn (see the module docstring); the CPU seconds this thread spent showing
-        values."""
-        while self._requests:
-            request = self._requests.popleft()
-            try:
-                request.result = request.work()
-            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
-                request.error = exc
-            request.done.set()
-        now = time.time()
-        arrivals = self._arrivals
+    def _turn(self, first: _Arrival | _Request | None) -> float:
+        """One turn (see the module docstring), ``first`` and whatever else waits; the CPU
+        seconds this thread spent showing values."""
+        inbox = self._inbox
+        waiting: list[_Arrival | _Request | None] = [] if first is None else [first]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                waiting.append(inbox.get_nowait())
         by_record: dict[AttributeRecord, list[Item]] = {}  # in the order they came
-        taken = len(arrivals)
-        for _ in range(taken):
-            record, item = arrivals.popleft()
-            items = by_record.get(record)
-            if items is None:
-                by_record[record] = [item]
-            else:
-                items.append(item)
+        taken = 0
+        for thing in waiting:
+            if type(thing) is tuple:
+                record, item = thing
+                items = by_record.get(record)
+                if items is None:
+                    by_record[record] = [item]
+                else:
+                    items.append(item)
+                taken += 1
+        for thing in waiting:  # requests first, as they came
+            if type(thing) is _Request:
+                try:
+                    thing.result = thing.work()
+                except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                    thing.error = exc
+                thing.done.set()
+        now = time.time()
         started = time.thread_time()
         latest_only = self._pacer.latest_only(taken, len(by_record))
         for record, items in by_record.items():
@@ -715,7 +719,7 @@ class Publisher:
         ):
             self._criteria(record)  # a new subscriber gets the configuration it set
         record.listening = listening
-        context = self.link_of(device).context
+        context = device.context
         for item in items:
             self._show(record, record.sample(item, context, now), now)
 
