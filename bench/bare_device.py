@@ -50,6 +50,32 @@ class BareDevice(Device):
     def Stop(self) -> None:
         self._stop.set()
 
+    @command(dtype_in=(float,))
+    def Flood(self, args: list[float]) -> None:
+        """[rate, seconds, final, threads]: push change events of every dynamic attribute
+        at ``rate`` values/s each for ``seconds``, from ``threads`` threads sharing them (as
+        flood.py's publisher processes share the channels), then ``final`` on each: the
+        floor of bench/flood.py."""
+        rate, seconds, final, threads = args[0], args[1], args[2], int(args[3])
+        names = [f"a{i:05d}" for i in range(self.Attributes)]
+        for k in range(threads):
+            threading.Thread(
+                target=self._flood, args=(names[k::threads], rate, seconds, final), daemon=True
+            ).start()
+
+    def _flood(self, names: list[str], rate: float, seconds: float, final: float) -> None:
+        with tango.EnsureOmniThread():
+            sent, started, step = 0, time.monotonic(), 1.0 / rate
+            while time.monotonic() - started < seconds:
+                sent += 1  # a new value on every attribute; no pause when behind
+                for name in names:
+                    self.push_change_event(
+                        name, float(sent), time.time(), tango.AttrQuality.ATTR_VALID
+                    )
+                time.sleep(max(0.0, started + sent * step - time.monotonic()))
+            for name in names:
+                self.push_change_event(name, final, time.time(), tango.AttrQuality.ATTR_VALID)
+
     def _push(self, rate: float) -> None:
         with tango.EnsureOmniThread():
             period = 1.0 / rate

@@ -10,6 +10,12 @@ end every channel is set to a final value, and the client must see that value la
 channel (when a client can't keep up, intermediate values are dropped, never the latest).
 Prints the values/s sent and delivered, event latency p50/p99 and what was dropped, and
 writes them to ``bench/results/flood.json`` (``--json PATH``; see ``bench/report.py``).
+
+The floor, in the same run: a bare PyTango device (``bench/bare_device.py``) pushing as many
+attributes at the same offered rate, from as many threads as there are publishers, to the
+same client, while the publishers flood Redis again (the machine as loaded as for the
+device, but for the device's own work): what the client can take from any device pushing
+that flood.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from common import (  # noqa: E402
     EventClient,
+    bare_device,
     beacon_channels,
     hold,
     percentile,
@@ -95,6 +102,60 @@ def record_timeline(
     )
 
 
+def publishers_command(
+    options: argparse.Namespace, url: str, names: list[str]
+) -> list[list[str]]:
+    """The command lines of the flood's publisher processes."""
+    return [
+        [
+            sys.executable,
+            "-c",
+            PUBLISHER,
+            url,
+            str(options.rate),
+            str(options.seconds),
+            str(FINAL),
+            *names[k :: options.publishers],
+        ]
+        for k in range(options.publishers)
+    ]
+
+
+def start_publishers(commands: list[list[str]]) -> list[subprocess.Popen[str]]:
+    started = []
+    for command in commands:
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=HERE.parent
+        )
+        assert process.stdout is not None and process.stdout.readline().strip() == "READY"
+        started.append(process)
+    return started
+
+
+def run_floor(options: argparse.Namespace, commands: list[list[str]]) -> float:
+    """Events/s a bare device flooding as many attributes delivers to the same client, the
+    publishers flooding Redis meanwhile (see the module docstring)."""
+    bare = bare_device(options.channels)
+    attributes = [f"a{i:05d}" for i in range(options.channels)]
+    client = EventClient(bare.access, attributes)
+    publishers = start_publishers(commands)
+    try:
+        for process in publishers:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        bare.proxy.Flood([options.rate, options.seconds, FINAL, options.publishers])
+        wait_final(client, FINAL, timeout=options.seconds + 60)
+        time.sleep(1)
+        delivered = sum(client.ask("report")["counts"].values())
+        return delivered / options.seconds  # over the flood, as the device's
+    finally:
+        client.stop()
+        for process in publishers:
+            process.kill()
+        bare.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--channels", type=int, default=20)
@@ -110,25 +171,7 @@ def main() -> None:
     publishers: list[subprocess.Popen[str]] = []
     holder = hold(redis.url, names)
     try:
-        for k in range(options.publishers):
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    PUBLISHER,
-                    redis.url,
-                    str(options.rate),
-                    str(options.seconds),
-                    str(FINAL),
-                    *names[k :: options.publishers],
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                cwd=HERE.parent,
-            )
-            assert process.stdout is not None and process.stdout.readline().strip() == "READY"
-            publishers.append(process)
+        publishers = start_publishers(publishers_command(options, redis.url, names))
         device = beacon_channels(
             {"RedisUrl": [redis.url], "Channels": [f"{n} type=float" for n in names]}
         )
@@ -201,6 +244,20 @@ def main() -> None:
         report.figure(section, "device RSS after the flood", round(figures["rss_mb"]), "MB")
         report.figure(section, "device threads after the flood", figures["threads"])
         record_timeline(report, section, client.ask("timeline"), flood_started, sent / elapsed)
+        client.stop()
+        client = None
+        device.stop()
+        device = None
+        floor = run_floor(options, publishers_command(options, redis.url, names))
+        print(
+            f"   floor: a bare device pushing {options.channels} attributes at the same rate "
+            f"delivered {floor:.0f} events/s to the same client: the device x"
+            f"{delivered / elapsed / floor:.2f}"
+        )
+        report.figure(
+            section, "events delivered, against a bare device's", round(delivered / elapsed),
+            "events/s", floor=round(floor), target_min=round(0.8 * floor),
+        )
         report.write(options.json)
     finally:
         if client is not None:
