@@ -52,6 +52,7 @@ from tango_channels_device.beacon_axis import BeaconAxis
 from tango_channels_device.beacon_channels import BeaconChannels
 from tango_channels_device.bridge.axis_names import axis_name_error, default_axis
 from tango_channels_device.bridge.lines import parse_axis_lines, parse_lines
+from tango_channels_device.bridged import CLASS_DEFAULTS
 
 __all__ = [
     "AXIS_VALUE_CHECKS",
@@ -261,9 +262,17 @@ def _class_property_problems(checks: ClassChecks, name: str, values: list[str]) 
     if name == CLASS_PROPERTY:
         yield from _allowed_access_problems(checks, values)
         return
+    if name in CLASS_DEFAULTS:  # the devices' default (device_classes/bridged.py)
+        devices = checks.properties(device_property)
+        typed = list(_type_problems(name, values, devices[name].dtype))
+        yield from typed
+        if not typed and name in VALUE_CHECKS:
+            yield from (f"{name}: {problem}" for problem in VALUE_CHECKS[name](values))
+        return
     declared = checks.properties(class_property)
     if name not in declared:
-        yield _unknown(name, [CLASS_PROPERTY, *declared], f"a {checks.name} class property")
+        known = [CLASS_PROPERTY, *CLASS_DEFAULTS, *declared]
+        yield _unknown(name, known, f"a {checks.name} class property")
         return
     yield from _type_problems(name, values, declared[name].dtype)
 

@@ -113,6 +113,9 @@ class BeaconAxis(BridgedDevice):
     def configuration(self) -> str:
         return f"axis {self.axis()}"
 
+    def closing(self) -> None:
+        self.axis_attributes.closed = True
+
     # ------------------------------------------------------------------ the motor
     @attribute(
         dtype=float,

@@ -38,7 +38,7 @@ from .build_info import version_info
 from .errors import raise_failed, tango_errors
 from .server import Shared, shared
 
-__all__ = ["BEACON_RETRY", "INITIAL_WAIT", "BridgedDevice"]
+__all__ = ["BEACON_RETRY", "CLASS_DEFAULTS", "INITIAL_WAIT", "BridgedDevice"]
 
 log = logging.getLogger("BeaconChannels")
 
@@ -46,6 +46,8 @@ T = TypeVar("T")
 
 INITIAL_WAIT = 5.0  # seconds init_device waits for the first values (types) of its channels
 BEACON_RETRY = 2.0  # seconds between two questions to a Beacon server that did not answer
+#: Device properties a class property of the same name gives every device a default of.
+CLASS_DEFAULTS = ("RedisUrl", "BeaconHost")
 
 
 class BridgedDevice(Device):
@@ -55,9 +57,9 @@ class BridgedDevice(Device):
     RedisUrl = device_property(
         dtype=str,
         default_value="",
-        doc="redis://host:port/db or unix:///path. Empty: BeaconHost, else BEACON_HOST, then "
-        "REDIS_URL in the server's environment, else redis://localhost:6379/0 (Status says "
-        "which).",
+        doc="redis://host:port/db or unix:///path. Empty: BeaconHost, else the class's "
+        "RedisUrl and BeaconHost, else BEACON_HOST, then REDIS_URL in the server's "
+        "environment, else redis://localhost:6379/0 (Status says which).",
     )
     BeaconHost = device_property(
         dtype=str,
@@ -91,7 +93,7 @@ class BridgedDevice(Device):
         if self.bridge is None:
             self._not_running("Not running.")
         try:
-            address, source = find_redis(self.RedisUrl, self.BeaconHost)
+            address, source = self._find_redis()
         except BeaconError as exc:
             # Beacon may just not be up yet (a whole beamline starting): ask again.
             since = time.strftime("%H:%M:%S")
@@ -108,13 +110,33 @@ class BridgedDevice(Device):
             return
         self._start(address, source)
 
+    def _find_redis(self) -> tuple[RedisAddress, str]:
+        """Where Redis is (see :func:`~tango_channels_device.bridge.where.find_redis`), the
+        class's ``RedisUrl`` and ``BeaconHost`` the defaults of the device's."""
+        defaults: dict[str, str] = {}
+        if not self.RedisUrl and not self.BeaconHost:
+            defaults = self._class_properties(CLASS_DEFAULTS)
+        return find_redis(self.RedisUrl, self.BeaconHost, class_properties=defaults)
+
+    def _class_properties(self, names: tuple[str, ...]) -> dict[str, str]:
+        """The class properties ``names`` from the Tango database (none without one)."""
+        database = tango.Util.instance().get_database()  # None without a database (-nodb)
+        if database is None:
+            return {}
+        try:
+            found = database.get_class_property(type(self).__name__, list(names))
+        except tango.DevFailed as exc:
+            log.warning("%s: class properties: %s", self.get_name(), exc.args[0].desc)
+            return {}
+        return {name: values[0] for name, values in found.items() if len(values)}
+
     def _find_redis_forever(self) -> None:
         """Ask Beacon every BEACON_RETRY seconds until it answers, then start (this thread
         stops at delete_device, which waits for it without holding the monitor)."""
         with tango.EnsureOmniThread():
             while not self._stopping.wait(BEACON_RETRY):
                 try:
-                    address, source = find_redis(self.RedisUrl, self.BeaconHost)
+                    address, source = self._find_redis()
                 except (BeaconError, ValueError, OSError) as exc:
                     log.debug("%s: still no Redis: %s", self.get_name(), exc, extra=self.about)
                     continue
@@ -190,6 +212,9 @@ class BridgedDevice(Device):
             self._stopping.set()
             if self._finder is not None:
                 self._finder.join(timeout=10)
+            if _shutting_down():
+                self.shared.log.remove(self)  # Tango deletes the device after this
+                self.closing()
             if _shutting_down() and self.bridge is not None:
                 bridge, publisher = self.bridge, self.shared.publisher
                 try:
@@ -206,6 +231,9 @@ class BridgedDevice(Device):
 
     def make_bridge(self, address: RedisAddress, source: str) -> DeviceBridge:
         raise NotImplementedError
+
+    def closing(self) -> None:
+        """The server ends: nothing may touch this device's Tango objects any more."""
 
     def configure(self, publisher: Publisher, bridge: Any, first: bool) -> None:
         """The properties, to the bridge (in the publisher thread; ``first``: not attached)."""

@@ -58,6 +58,7 @@ class AxisAttributes:
         self._limits: dict[str, float | None] = {}  # low_limit, high_limit: as BLISS has them
         self._applied: tuple[str, str] | None = None  # (min_value, max_value) last handed
         self._target_known = False  # SetPosition had a value: Position's write value is it
+        self.closed = False  # the server ends: the limits writer leaves the device alone
         self._origin = f"BeaconAxis {device.get_name()}"
 
     # ------------------------------------------------------------------ Sink
@@ -168,6 +169,8 @@ class AxisAttributes:
 
     def _apply_limits(self, low: str, high: str) -> None:
         """In the limits writer's thread: Position's min_value and max_value."""
+        if self.closed:
+            return
         attr = self._attribute("Position")
         config = attr.get_properties()
         if (_same(config.min_value, low), _same(config.max_value, high)) == (True, True):

@@ -44,6 +44,10 @@ class TangoLog(logging.Handler):
             (logging.DEBUG, device.debug_stream),
         )
 
+    def remove(self, device: Any) -> None:
+        """``device`` goes (the server ends): its streams die with it."""
+        self._devices.pop(device.get_name(), None)
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             named = getattr(record, "device", None)

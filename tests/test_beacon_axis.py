@@ -200,6 +200,55 @@ def test_motor_devices_and_a_channels_device_share_one_bus_in_one_server(
         )
 
 
+def test_the_class_s_redis_is_every_motor_device_s_default_and_status_says_so(
+    redis_server, bliss, unique
+):
+    axis = axis_name(unique, "robc")
+    session = bliss()
+    session.call("axis", name=axis, values={**AXIS, "position": 2.5})
+    classes = {"BeaconAxis": {"RedisUrl": redis_server.url}}
+    with running_device(None, axes={motor(axis): {}}, class_properties=classes) as (proxy, _):
+        wait_for(lambda: shows(proxy, "Position", 2.5), what="the position")
+        assert f"Connected to Redis at {redis_server.url} (from the RedisUrl class property)." in (
+            proxy.status()
+        )
+
+
+def test_a_server_of_both_classes_ends_cleanly(redis_server, tmp_path):
+    """SIGTERM (Starter, systemd): every device leaves, the server exits 0, no crash."""
+    import signal
+    import subprocess
+
+    from support.redis_server import free_port
+    from support.tango_device import BEACON_CHANNELS
+
+    db = tmp_path / "both.db"
+    db.write_text(
+        "BeaconChannels/both/DEVICE/BeaconChannels: test/beacon/1\n"
+        "BeaconChannels/both/DEVICE/BeaconAxis: test/bliss/roby, test/bliss/robz\n"
+        f"CLASS/BeaconAxis->RedisUrl: {redis_server.url}\n"
+        f"test/beacon/1->RedisUrl: {redis_server.url}\n"
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [BEACON_CHANNELS, "both", f"-file={db}", "-ORBendPoint", f"giop:tcp:127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        for line in server.stdout:
+            if "Ready to accept request" in line:
+                break
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0, server.stdout.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
 def test_a_motor_device_without_a_usable_axis_says_why(redis_server):
     axes = {"id00/bliss/2theta": {"RedisUrl": redis_server.url}}  # a name BLISS refuses
     with running_device(None, axes=axes) as (proxy, _):

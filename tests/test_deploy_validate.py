@@ -504,3 +504,19 @@ def test_every_command_of_beacon_axis_is_classified_for_read_only_clients():
     commands = set(class_commands(BeaconAxis)) - {"State", "Status"}
     assert commands <= AXIS_RULES.classified
     assert not set(AXIS_RULES.default) & (set(AXIS_RULES.never) | set(AXIS_RULES.facility_choice))
+
+
+def test_a_class_s_redis_is_its_devices_default_and_is_checked_as_theirs():
+    from tango_channels_deploy.validate import problems
+
+    def document(properties: dict[str, list[str]]) -> dict:
+        return {
+            "servers": {"BeaconChannels": {"id00": {"BeaconAxis": {"id00/bliss/roby": {}}}}},
+            "classes": {"BeaconAxis": {"properties": properties}},
+        }
+
+    assert problems(document({"RedisUrl": ["redis://redis-host:6379/0"]})) == []
+    assert problems(document({"BeaconHost": ["beacon-host:25000"]})) == []
+    (refused,) = problems(document({"RedisUrl": ["http://nothing"]}))
+    assert "class BeaconAxis: RedisUrl:" in refused and "is not a Redis URL" in refused
+

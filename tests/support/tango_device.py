@@ -59,13 +59,15 @@ def running_device(
     options: tuple[str, ...] = (),
     prefix: tuple[str, ...] = (),
     axes: dict[str, dict[str, Any]] | None = None,
+    class_properties: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[RunningDevice]:
     """``BeaconChannels <instance>`` started as an operator would (the console script), with a
     file database holding ``properties``, listening on 127.0.0.1 (events need an address).
     Yields a proxy and the device's full address, for other processes and clients (and the
     server's pid, see :class:`RunningDevice`). ``axes``: BeaconAxis devices of the same
     server, by name, with their properties (``properties`` None: none but those; the proxy
-    yielded is then the first of them's). ``control_system``: properties of the free
+    yielded is then the first of them's); ``class_properties``: by class. ``control_system``:
+    properties of the free
     object ``CtrlSystem``, Tango's facility-wide settings (``WAttrNaNAllowed``...);
     ``attribute_properties``: of the device's attributes, as Jive or dsconfig set them;
     ``options``: more of the server's command line (``-v4``); ``prefix``: a command that
@@ -87,6 +89,8 @@ def running_device(
     for name, axis_properties in (axes or {}).items():
         if axis_properties:
             database.put_device_property(name, _property_values(axis_properties))
+    for cls, values in (class_properties or {}).items():
+        database.put_class_property(cls, _property_values(values))
     first = DEVICE if properties is not None else next(iter(axes or {}))
     if control_system:
         database.put_property("CtrlSystem", _property_values(control_system))
