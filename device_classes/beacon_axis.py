@@ -91,8 +91,9 @@ class BeaconAxis(BridgedDevice):
         self.axis_attributes = AxisAttributes(self, self.shared.limits)
         for name in _EVENTS:
             self.set_change_event(name, True, False)
-            if name not in ("Status", "CommandsRun"):
+            if name != "Status":
                 self.set_archive_event(name, True, False)
+            if name not in ("Status", "CommandsRun"):
                 self.set_alarm_event(name, True, False)
 
     def axis(self) -> str:

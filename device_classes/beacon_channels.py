@@ -125,6 +125,8 @@ class BeaconChannels(BridgedDevice):
         self.attributes = TangoAttributes(self)
         for name in STATIC_ATTRIBUTES:
             self.set_change_event(name, True, False)
+        for name in ("State", *COUNTER_ATTRIBUTES, "CommandsRun"):
+            self.set_archive_event(name, True, False)  # HDB++ archives the device's health
         self.set_alarm_event("State", True, False)
 
     def make_bridge(self, address: RedisAddress, source: str) -> ChannelsBridge:

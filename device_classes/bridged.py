@@ -288,6 +288,7 @@ class BridgedDevice(Device):
             raise
         self.commands_run += 1
         self.push_change_event("CommandsRun", self.commands_run)
+        self.push_archive_event("CommandsRun", self.commands_run)
         audit.log.info("%s from %s: %s", what, client, said(result), extra=self.about)
         return result
 

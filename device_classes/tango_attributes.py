@@ -152,13 +152,16 @@ class TangoAttributes:
         device.set_status(state.status)
         was_alarm, self._state = self._state == DevState.ALARM, new
         push_event(device, EventKind.CHANGE, "State", (new,))
+        push_event(device, EventKind.ARCHIVE, "State", (new,))  # HDB++: archived as it changes
         push_event(device, EventKind.CHANGE, "Status", (state.status,))
         if was_alarm != (new == DevState.ALARM):  # an alarm handler follows the device
             push_event(device, EventKind.ALARM, "State", (new,))
 
     def show_counters(self, counters: Counters) -> None:
         for name, field_name in COUNTER_ATTRIBUTES.items():
-            push_event(self.device, EventKind.CHANGE, name, (getattr(counters, field_name),))
+            value = (getattr(counters, field_name),)
+            push_event(self.device, EventKind.CHANGE, name, value)
+            push_event(self.device, EventKind.ARCHIVE, name, value)
 
     def show_names(self, names: list[str]) -> None:
         push_event(

@@ -331,14 +331,17 @@ def test_counters_and_version(redis_server, hold, unique):
         for counter in counters:
             assert proxy.get_attribute_config(counter).data_type == tango.CmdArgType.DevLong64
         received = Events(proxy, "ValuesReceived")
+        archived = Events(proxy, "ValuesReceived", tango.EventType.ARCHIVE_EVENT)  # HDB++
         listener = Events(proxy, proxy.AttributeName(name))  # events are pushed to listeners
         try:
             before = received.next().attr_value.value
             step_through(position, [1.0, 2.0, 3.0])
             received.wait(lambda e: not e.err and e.attr_value.value >= before + 3)
+            archived.wait(lambda e: not e.err and e.attr_value.value >= before + 3)
             listener.wait(listener.value_is(3.0))
         finally:
             received.close()
+            archived.close()
             listener.close()
         assert proxy.EventsPushed >= 3
         import redis
