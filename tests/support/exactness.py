@@ -50,12 +50,14 @@ class Outcome:
 
 
 def one_run(redis: object, bliss_python: str, workdir: Path, name: str, count: int = 2000,
-            rate: float = 200.0) -> Outcome:
+            rate: float = 200.0, busy_cores: int = 1) -> Outcome:
     """One run (see the module docstring) on the Redis server ``redis`` (the tests'
-    RedisServer)."""
+    RedisServer), with ``busy_cores`` processes each taking a core meanwhile."""
     url = redis.url  # type: ignore[attr-defined]
     session = Peer(bliss_python, url, impl="bliss")
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy_cores)
+    ]
     reading = threading.Event()
     moving, other = f"{name}.pos", f"{name}.other"
     heard = _Listener(url, moving)
@@ -91,8 +93,9 @@ def one_run(redis: object, bliss_python: str, workdir: Path, name: str, count: i
             return outcome
     finally:
         heard.close()
-        busy.kill()
-        busy.wait()
+        for process in busy:
+            process.kill()
+            process.wait()
         session.close()
 
 
