@@ -116,6 +116,7 @@ def go(process: subprocess.Popen[str], count: int) -> None:
     process.stdin.flush()
     assert process.stdout.readline().strip() == "DONE"
 
+
 # --------------------------------------------------------------- client processes
 CLIENT = r"""
 import json, sys, time, tango
@@ -230,97 +231,110 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=4, help="rounds of floor and device measured in turn"
     )
+    parser.add_argument(
+        "--sections", default="1,2,3", help="the sections to run (1: latency, 2: reads, 3: many)"
+    )
     add_json_option(parser, "device_bench")
     options = parser.parse_args()
+    sections = {int(n) for n in options.sections.split(",")}
     report = Report("device_bench")
     redis = LocalRedis()
     servers: list[Server] = []
     processes: list[subprocess.Popen[str]] = []
     try:
         print(f"Redis {redis.url}; {os.cpu_count()} cores; results in ms")
-        # ---------------------------------------------------------------- 1. latency
-        name = "bench.e2e.position"
-        setter = bliss(BLISS_SETTER, redis.url, name, options.rate, options.count)
-        processes.append(setter)
-        device = beacon_channels({"RedisUrl": [redis.url], "Channels": [f"{name} type=float"]})
-        servers.append(device)
-        bare = bare_device(1)  # a00000: a dynamic attribute read as ours (value, time, quality)
-        servers.append(bare)
-        attribute = device.proxy.AttributeName(name)
+        if sections & {1, 2}:
+            # ---------------------------------------------------------------- 1. latency
+            name = "bench.e2e.position"
+            setter = bliss(BLISS_SETTER, redis.url, name, options.rate, options.count)
+            processes.append(setter)
+            device = beacon_channels({"RedisUrl": [redis.url], "Channels": [f"{name} type=float"]})
+            servers.append(device)
+            bare = bare_device(1)  # a00000: a dynamic attribute read as ours (value, time, quality)
+            servers.append(bare)
+            attribute = device.proxy.AttributeName(name)
 
-        section = f"BLISS set -> Tango change event, {options.count} values at {options.rate:g} Hz"
-        print(f"\n1. {section}, in {options.rounds} rounds of the floor and the device in turn")
-        per_round = options.count // options.rounds
-        hops: list[float] = []
-        pushes: list[float] = []
-        ends: list[float] = []
-        for _ in range(options.rounds):  # in turn: the machine's drift weighs on all three
-            hops += bliss_hop(redis.url, options.rate, per_round)
-            client = event_client(bare.access, "value", per_round)
-            bare.proxy.Start(options.rate)
-            pushes += result(client)
-            bare.proxy.Stop()
-            client = event_client(device.access, attribute, per_round)
-            go(setter, per_round)
-            ends += result(client)
-        hop = show("floor: BLISS -> BLISS hop (set -> callback)", hops)
-        push = show("floor: bare device push -> client event", pushes)
-        e2e = show("BeaconChannels: BLISS set -> client event", ends)
-        floor = (hop[0] + push[0], hop[1] + push[1])
-        print(
-            f"   {'floor (sum)':44s}          median {floor[0] * 1e3:6.3f}  "
-            f"p99 {floor[1] * 1e3:6.3f}"
-        )
-        print(
-            f"   ratio to the floor: median {e2e[0] / floor[0]:.2f}x (target <= 1.0x), "
-            f"p99 {e2e[1] / floor[1]:.2f}x (target <= 1.1x)"
-        )
-        for i, what in enumerate(("median", "p99")):
-            report.figure(section, f"floor: BLISS -> BLISS hop, {what}", ms(hop[i]), "ms")
-            report.figure(section, f"floor: bare device push -> client, {what}", ms(push[i]), "ms")
+            section = (
+                f"BLISS set -> Tango change event, {options.count} values at {options.rate:g} Hz"
+            )
+            print(f"\n1. {section}, in {options.rounds} rounds of the floor and the device in turn")
+            per_round = options.count // options.rounds
+            hops: list[float] = []
+            pushes: list[float] = []
+            ends: list[float] = []
+            for _ in range(options.rounds):  # in turn: the machine's drift weighs on all three
+                hops += bliss_hop(redis.url, options.rate, per_round)
+                client = event_client(bare.access, "value", per_round)
+                bare.proxy.Start(options.rate)
+                pushes += result(client)
+                bare.proxy.Stop()
+                client = event_client(device.access, attribute, per_round)
+                go(setter, per_round)
+                ends += result(client)
+            hop = show("floor: BLISS -> BLISS hop (set -> callback)", hops)
+            push = show("floor: bare device push -> client event", pushes)
+            e2e = show("BeaconChannels: BLISS set -> client event", ends)
+            floor = (hop[0] + push[0], hop[1] + push[1])
+            print(
+                f"   {'floor (sum)':44s}          median {floor[0] * 1e3:6.3f}  "
+                f"p99 {floor[1] * 1e3:6.3f}"
+            )
+            print(
+                f"   ratio to the floor: median {e2e[0] / floor[0]:.2f}x (target <= 1.0x), "
+                f"p99 {e2e[1] / floor[1]:.2f}x (target <= 1.1x)"
+            )
+            for i, what in enumerate(("median", "p99")):
+                report.figure(section, f"floor: BLISS -> BLISS hop, {what}", ms(hop[i]), "ms")
+                report.figure(
+                    section, f"floor: bare device push -> client, {what}", ms(push[i]), "ms"
+                )
+                report.figure(
+                    section,
+                    f"BeaconChannels: BLISS set -> client event, {what}",
+                    ms(e2e[i]),
+                    "ms",
+                    floor=ms(floor[i]),
+                )
+            record_latency_curves(report, section, hops, pushes, ends)
+            for i, (what, target) in enumerate((("median", 1.0), ("p99", 1.1))):
+                report.figure(
+                    section,
+                    f"ratio to the floor, {what}",
+                    round(e2e[i] / floor[i], 2),
+                    "x",
+                    target_max=target,
+                )
+
+            # ---------------------------------------------------------------- 2. reads
+            section = "read_attribute round trip, 2000 reads"
+            print(f"\n2. {section}, one of each in turn")
+            bare_reads, our_reads = reads_in_turn(
+                (bare.proxy, "a00000"), (device.proxy, attribute), 2000
+            )
+            bare_read = show("bare device, dynamic attribute", bare_reads)
+            ours = show("BeaconChannels attribute", our_reads)
+            print(f"   ratio: median {ours[0] / bare_read[0]:.2f}x (target <= 1.05x)")
+            report.figure(section, "bare device, dynamic attribute, median", ms(bare_read[0]), "ms")
             report.figure(
                 section,
-                f"BeaconChannels: BLISS set -> client event, {what}",
-                ms(e2e[i]),
+                "BeaconChannels attribute, median",
+                ms(ours[0]),
                 "ms",
-                floor=ms(floor[i]),
+                floor=ms(bare_read[0]),
             )
-        record_latency_curves(report, section, hops, pushes, ends)
-        for i, (what, target) in enumerate((("median", 1.0), ("p99", 1.1))):
             report.figure(
                 section,
-                f"ratio to the floor, {what}",
-                round(e2e[i] / floor[i], 2),
+                "ratio to the bare device, median",
+                round(ours[0] / bare_read[0], 2),
                 "x",
-                target_max=target,
+                target_max=1.05,
             )
-
-        # ---------------------------------------------------------------- 2. reads
-        section = "read_attribute round trip, 2000 reads"
-        print(f"\n2. {section}, one of each in turn")
-        bare_reads, our_reads = reads_in_turn(
-            (bare.proxy, "a00000"), (device.proxy, attribute), 2000
-        )
-        bare_read = show("bare device, dynamic attribute", bare_reads)
-        ours = show("BeaconChannels attribute", our_reads)
-        print(f"   ratio: median {ours[0] / bare_read[0]:.2f}x (target <= 1.05x)")
-        report.figure(section, "bare device, dynamic attribute, median", ms(bare_read[0]), "ms")
-        report.figure(
-            section, "BeaconChannels attribute, median", ms(ours[0]), "ms", floor=ms(bare_read[0])
-        )
-        report.figure(
-            section,
-            "ratio to the bare device, median",
-            round(ours[0] / bare_read[0], 2),
-            "x",
-            target_max=1.05,
-        )
-        for server in servers:
-            server.stop()
-        servers.clear()
+            for server in servers:
+                server.stop()
+            servers.clear()
 
         # ---------------------------------------------------------------- 3. many channels
-        count = options.channels
+        count = options.channels if 3 in sections else 0
         if not count:  # --channels 0: sections 1 and 2 only
             report.write(options.json)
             return
@@ -336,7 +350,9 @@ def main() -> None:
         bare_many.stop()
         library = subprocess.run(
             [sys.executable, "-c", LIBRARY_CLIENT, redis.url, str(count)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         library_ready = float(library.stdout.strip())
         floor_ready = bare_ready + library_ready
@@ -361,15 +377,23 @@ def main() -> None:
         report.figure(
             section, "floor: bare device making the attributes", round(bare_ready, 2), "s"
         )
-        report.figure(section, "floor: library client getting the values",
-                      round(library_ready, 2), "s")
-        report.figure(section, "BeaconChannels: start -> every attribute readable",
-                      round(ready, 2), "s", floor=round(floor_ready, 2))
-        report.figure(section, "ratio to the floor", round(ready / floor_ready, 2), "x",
-                      target_max=1.1)
+        report.figure(
+            section, "floor: library client getting the values", round(library_ready, 2), "s"
+        )
+        report.figure(
+            section,
+            "BeaconChannels: start -> every attribute readable",
+            round(ready, 2),
+            "s",
+            floor=round(floor_ready, 2),
+        )
+        report.figure(
+            section, "ratio to the floor", round(ready / floor_ready, 2), "x", target_max=1.1
+        )
         report.figure(section, "RSS", round(rss), "MB", floor=round(bare_rss))
-        report.figure(section, "RSS ratio to the bare device", round(rss / bare_rss, 2), "x",
-                      target_max=1.3)
+        report.figure(
+            section, "RSS ratio to the bare device", round(rss / bare_rss, 2), "x", target_max=1.3
+        )
         report.write(options.json)
     finally:
         for server in servers:
