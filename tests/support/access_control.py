@@ -21,14 +21,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import queue
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from typing import Any
 
 import tango
 
+from support.json_lines import JsonLineProcess
 from support.tango_databases import TangoDatabase
 
 SERVER = Path("/usr/lib/tango/TangoAccessControl")
@@ -127,7 +126,7 @@ class Refused(Exception):
         self.reason, self.desc = reason, desc
 
 
-class TangoClient:
+class TangoClient(JsonLineProcess):
     """``tango_client.py`` on ``device`` as OS ``user`` (this process's own if None), run by
     ``python`` (another venv's: another PyTango)."""
 
@@ -153,54 +152,11 @@ class TangoClient:
                 *argv,
             ]
             env.update(HOME=entry.pw_dir, USER=user, LOGNAME=user)
-        self.process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd="/",
-        )
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._answers: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._stderr: list[str] = []
-        self._next_id = 0
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-        first = self._answer(60)
-        if "ready" not in first:
-            raise AssertionError(f"the client did not start: {first}")
+        super().__init__(argv, f"Tango client of {device}", env, Path("/"), timeout=60)
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            message = json.loads(line)
-            (self.events if "event" in message else self._answers).put(message)
-        self._answers.put({"gone": True})
-
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        self._stderr.extend(self.process.stderr)
-
-    def _answer(self, timeout: float) -> dict[str, Any]:
-        try:
-            answer = self._answers.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no answer from the client in {timeout} s") from None
-        if "gone" in answer:
-            time.sleep(0.1)  # its stderr, read by the other thread
-            raise AssertionError(f"the client exited: {''.join(self._stderr)[-3000:]}")
-        return answer
-
-    def call(self, cmd: str, timeout: float = 30, **args: Any) -> Any:
+    def call(self, cmd: str, timeout: float = 30, check: bool = True, **args: Any) -> Any:
         """The value ``cmd`` returned; :class:`Refused` if Tango refused it."""
-        self._next_id += 1
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"id": self._next_id, "cmd": cmd, **args}) + "\n")
-        self.process.stdin.flush()
-        answer = self._answer(timeout)
-        assert answer["id"] == self._next_id, answer
+        answer = super().call(cmd, timeout, check=False, **args)
         if "error" in answer:
             raise Refused(answer["error"]["reason"], answer["error"]["desc"])
         return answer["value"]

@@ -69,25 +69,22 @@ the point.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
-import queue
 import shutil
 import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from support.json_lines import JsonLineProcess
 from support.redis_server import RedisServer, free_port
+from support.venvs import cached_venv
 
 __all__ = [
     "ROBY_YAML",
@@ -181,43 +178,12 @@ def tango_attr_as_motor_yaml(name: str, uri: str, **options: str) -> str:
 def bliss_full_venv() -> Path:
     """The python of a venv with real BLISS 2.4 able to run beacon-server and BLISS sessions
     with ``mockup`` and ``tango_attr_as_motor`` motors (see the module docstring), built on
-    first use (about 25 s here; 386 MB) and then cached.
-
-    The directory name holds a digest of the requirement lists, so that changing them builds
-    a new venv instead of trusting an old one; ``.complete`` is written last, so that a
-    build that failed half-way is rebuilt. A lock lets two test runs share the build.
-    """
-    key = hashlib.sha256(
-        "\n".join([*BLISS_FULL_NO_DEPS, "--", *BLISS_FULL_DEPS]).encode()
-    ).hexdigest()[:10]
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tango-channels"
-    venv = root / f"bliss-full-{BLISS_VERSION}-{key}"
-    python = venv / "bin" / "python"
-    done = venv / ".complete"
-    if done.exists():
-        return python
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building it: wait for it
-        if done.exists():
-            return python
-        base = getattr(sys, "_base_executable", sys.executable)
-        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        steps = [
-            [base, "-m", "venv", "--clear", str(venv)],
-            [*pip, "--no-deps", *BLISS_FULL_NO_DEPS],
-            [*pip, *BLISS_FULL_DEPS],
-            [str(python), "-c", BLISS_FULL_IMPORTS],
-        ]
-        for step in steps:
-            result = subprocess.run(step, capture_output=True, text=True, timeout=1200)
-            if result.returncode != 0:
-                raise RuntimeError(
-                    f"building the full BLISS venv failed at {' '.join(step[:6])}: "
-                    f"{(result.stderr or result.stdout)[-1500:]}"
-                )
-        done.write_text(f"{BLISS_VERSION} {key}\n")
-    return python
+    first use (about 25 s here; 386 MB) and then cached (:func:`support.venvs.cached_venv`)."""
+    return cached_venv(
+        f"bliss-full-{BLISS_VERSION}",
+        [["--no-deps", *BLISS_FULL_NO_DEPS], BLISS_FULL_DEPS],
+        BLISS_FULL_IMPORTS,
+    )
 
 
 def _frame(kind: int, payload: bytes = b"") -> bytes:
@@ -426,129 +392,30 @@ class SessionError(AssertionError):
     pass
 
 
-class BlissSession:
-    """A running ``bliss_session.py`` (same protocol as ``peer.py``): :meth:`call` sends a
-    command and returns its answer; signals of watched objects arrive in :attr:`events`.
+class BlissSession(JsonLineProcess):
+    """A running ``bliss_session.py`` (same protocol as ``peer.py``:
+    :mod:`support.json_lines`): :meth:`call` sends a command and returns its answer; signals
+    of watched objects arrive in :attr:`events`; BLISS's log is kept in ``session-<label>.log``
+    of ``workdir``. :meth:`close` sends ``exit`` (the session leaves with ``os._exit``), else
+    SIGKILL: a BLISS process stuck in PyTango's or gevent's shutdown ignores SIGTERM."""
 
-    Two reader threads own the pipes: one puts answers in the queue of their id and events
-    in :attr:`events`, the other keeps stderr (BLISS's log) for error messages.
-    """
+    error = SessionError
 
     def __init__(
         self, python: Path, beacon_host: str, label: str, workdir: Path, timeout: float = 60
     ) -> None:
-        self.label = label
-        env = {**os.environ, "BEACON_HOST": beacon_host}
-        self.stderr_path = Path(workdir) / f"session-{label}.log"
-        self.process = subprocess.Popen(
+        super().__init__(
             [str(python), str(SESSION_SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=workdir,
+            f"BLISS session {label}",
+            {**os.environ, "BEACON_HOST": beacon_host},
+            workdir,
+            log_path=Path(workdir) / f"session-{label}.log",
+            timeout=timeout,
         )
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._answers: dict[int, queue.Queue[dict[str, Any]]] = {}
-        self._answers_lock = threading.Lock()
-        self._ready: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._next_id = 0
-        threading.Thread(target=self._read, daemon=True, name=f"{label} stdout").start()
-        threading.Thread(target=self._read_stderr, daemon=True, name=f"{label} stderr").start()
-        try:
-            self._ready.get(timeout=timeout)
-        except queue.Empty:
-            self.close()
-            raise SessionError(f"BLISS session {label} did not start: {self.stderr()}") from None
-
-    def _queue(self, ident: int) -> queue.Queue[dict[str, Any]]:
-        with self._answers_lock:
-            return self._answers.setdefault(ident, queue.Queue())
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:  # something in BLISS printed on stdout: keep it with the log
-                with open(self.stderr_path, "ab") as log:
-                    log.write(line)
-                continue
-            if "ready" in message:
-                self._ready.put(message)
-            elif "event" in message:
-                self.events.put(message)
-            else:
-                self._queue(message["id"]).put(message)
-        self.process.stdout.close()
-
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        with open(self.stderr_path, "ab") as log:
-            for line in self.process.stderr:
-                log.write(line)
-                log.flush()
-        self.process.stderr.close()
-
-    def stderr(self, tail: int = 3000) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")[-tail:]
-        except OSError:
-            return ""
-
-    def call(self, cmd: str, timeout: float = 30, check: bool = True, **args: Any) -> dict:
-        """Send ``cmd`` and wait ``timeout`` seconds for its answer; with ``check``, an error
-        answer raises :class:`SessionError` with BLISS's traceback."""
-        self._next_id += 1
-        ident = self._next_id
-        answers = self._queue(ident)
-        assert self.process.stdin is not None
-        self.process.stdin.write((json.dumps({"id": ident, "cmd": cmd, **args}) + "\n").encode())
-        self.process.stdin.flush()
-        try:
-            answer = answers.get(timeout=timeout)
-        except queue.Empty:
-            raise SessionError(
-                f"BLISS session {self.label}: no answer to {cmd} {args} in {timeout} s; "
-                f"log: {self.stderr()}"
-            ) from None
-        if check and not answer["ok"]:
-            raise SessionError(
-                f"BLISS session {self.label}: {cmd} {args} failed: {answer['error']}\n"
-                f"{answer.get('traceback', '')}"
-            )
-        return answer
-
-    def next_event(self, timeout: float = 10) -> dict[str, Any]:
-        try:
-            return self.events.get(timeout=timeout)
-        except queue.Empty:
-            raise SessionError(f"BLISS session {self.label}: no event within {timeout} s") from None
 
     def wait_event(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The first event matching ``predicate``, and the events before it (dropped from
         :attr:`events`)."""
-        deadline = time.monotonic() + timeout
-        before: list[dict[str, Any]] = []
-        while True:
-            event = self.next_event(max(0.0, deadline - time.monotonic()))
-            if predicate(event):
-                return event, before
-            before.append(event)
-
-    def close(self) -> None:
-        """``exit`` (the session leaves with ``os._exit``), else SIGKILL: a BLISS process stuck
-        in PyTango's or gevent's shutdown ignores SIGTERM."""
-        if self.process.poll() is None:
-            with contextlib.suppress(SessionError, OSError, ValueError):
-                self.call("exit", timeout=5)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        with contextlib.suppress(OSError):
-            if self.process.stdin is not None:
-                self.process.stdin.close()
+        return self.events_until(predicate, timeout)

@@ -49,15 +49,20 @@ class Outcome:
         return self.values == sorted(self.values)
 
 
-def one_run(redis: object, bliss_python: str, workdir: Path, name: str, count: int = 2000,
-            rate: float = 200.0, busy_cores: int = 1) -> Outcome:
+def one_run(
+    redis: object,
+    bliss_python: str,
+    workdir: Path,
+    name: str,
+    count: int = 2000,
+    rate: float = 200.0,
+    busy_cores: int = 1,
+) -> Outcome:
     """One run (see the module docstring) on the Redis server ``redis`` (the tests'
     RedisServer), with ``busy_cores`` processes each taking a core meanwhile."""
     url = redis.url  # type: ignore[attr-defined]
     session = Peer(bliss_python, url, impl="bliss")
-    busy = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy_cores)
-    ]
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy_cores)]
     reading = threading.Event()
     moving, other = f"{name}.pos", f"{name}.other"
     heard = _Listener(url, moving)
