@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from support import wait_for
+from support.redis_server import wait_held
 from tango_channels import Channel
 from tango_channels_device.bridge import commands
 from tango_channels_device.bridge.axes import axis_state
@@ -55,6 +56,7 @@ def test_adding_a_glob_line_follows_what_it_matches_now_and_a_bad_line_changes_n
 ):
     session = make_bus(redis_server.url)
     held = [Channel(f"{unique}.g{i}", value=float(i), bus=session) for i in range(2)]
+    wait_held(redis_server, *(c.name for c in held))  # live on the server: a glob finds them
     device, sink = bridges.channels([])
     bus, publisher = bridges.buses[0], bridges.publisher
     opened = commands.add_line(bus, publisher, device, f"{unique}.g* type=float")

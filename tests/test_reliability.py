@@ -213,7 +213,13 @@ def test_redis_restarts_fault_then_recover_with_holders_asked_again_and_nothing_
                 timeout=30,
                 what=f"the server's threads back to the {threads} it had",
             )
-            assert device_connections(own_redis) == connections
+            # The survey makes its connection again at its next look (every 2 s): wait for
+            # it, then none more than before the restarts.
+            wait_for(
+                lambda: device_connections(own_redis) == connections,
+                timeout=15,
+                what=f"the {connections} Redis connections the server had, and no more",
+            )
         finally:
             feeder.stop()
             states.close()
