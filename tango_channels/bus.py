@@ -166,6 +166,32 @@ class RateLimitedWarnings:
         self._log.warning(message, *args)
 
 
+class _Reference(weakref.ref[Participant]):
+    """A weak reference to a live channel object that knows its record. When the object is
+    collected, the callback queues the reference; the reader then closes the record. One
+    small object per channel, where a ``WeakValueDictionary`` entry and a
+    ``weakref.finalize`` made several hundred bytes."""
+
+    __slots__ = ("record",)
+
+    def __new__(
+        cls,
+        participant: Participant,
+        callback: Callable[[_Reference], None],
+        record: ChannelRecord,
+    ) -> _Reference:
+        return super().__new__(cls, participant, callback)
+
+    def __init__(
+        self,
+        participant: Participant,
+        callback: Callable[[_Reference], None],
+        record: ChannelRecord,
+    ) -> None:
+        # weakref.ref's own __init__ only checks its arguments (__new__ made the reference).
+        self.record = record
+
+
 class Bus:
     """All the channels of this process on one Redis server (see the module docstring).
 
@@ -220,10 +246,10 @@ class Bus:
         self._lock = threading.Lock()  # the protocol and the participants; never across I/O
         self._sub_lock = self.runtime.io_lock()  # writes on the subscriber connection
         self._write_lock = self.runtime.io_lock()  # the writer connection
-        self._participants: weakref.WeakValueDictionary[str, Participant] = (
-            weakref.WeakValueDictionary()
-        )
-        self._released: deque[ChannelRecord] = deque()  # records of channels collected
+        # name -> the live channel object, weakly (see _Reference); under _lock.
+        self._participants: dict[str, _Reference] = {}
+        self._released: deque[_Reference] = deque()  # those whose channel was collected
+        self._on_collected = self._released.append  # one bound method for every reference
         # Subscriptions held back to go together (see subscriptions_together), under _sub_lock.
         self._together = 0
         self._held_subscriptions: list[bytes] = []
@@ -354,7 +380,7 @@ class Bus:
         if self._closed:
             raise RuntimeError(f"bus for Redis at {self.address} is closed")
         with self._lock:
-            existing = self._participants.get(name)
+            existing = self._participant(name)
             if existing is not None:
                 if type(existing) is not kind:
                     raise TypeError(
@@ -366,17 +392,16 @@ class Bus:
                 name, role, timeout=timeout, default=default, query=query
             )
             participant = create(record)
-            self._participants[name] = participant
-            # A channel nobody references any more is unsubscribed by the reader (a finalizer
-            # may run in any thread, at any allocation: it only queues the record).
-            weakref.finalize(participant, self._released.append, record)
+            # A channel nobody references any more is unsubscribed by the reader (the
+            # reference's callback may run in any thread, at any allocation: it only queues).
+            self._participants[name] = _Reference(participant, self._on_collected, record)
         self._carry_out(actions)
         return participant
 
     def leave(self, participant: Participant, record: ChannelRecord) -> None:
         """``participant`` closes its channel: unsubscribe, forget its value."""
         with self._lock:
-            if self._participants.get(record.name) is participant:
+            if self._participant(record.name) is participant:
                 del self._participants[record.name]
             actions = self._protocol.close(record)
         self._carry_out(actions)
@@ -610,9 +635,11 @@ class Bus:
                 actions = self._protocol.tick(_now())
             self._carry_out(actions, unsent=self._protocol.has_unsent)
             while self._released:
-                record = self._released.popleft()
+                reference = self._released.popleft()
                 with self._lock:
-                    actions = self._protocol.close(record)
+                    if self._participants.get(reference.record.name) is reference:
+                        del self._participants[reference.record.name]
+                    actions = self._protocol.close(reference.record)
                 self._carry_out(actions)
 
     def _handle_batch(self, replies: list[Any]) -> None:
@@ -659,7 +686,7 @@ class Bus:
             elif type(action) is Deliver:
                 self._deliver(action)
             elif type(action) is HoldersChanged:
-                participant = self._participants.get(action.record.name)
+                participant = self._participant(action.record.name)
                 if participant is not None:
                     participant.holders_changed(action.standing)
             elif type(action) is Undecodable:
@@ -669,8 +696,13 @@ class Bus:
                     except Exception:
                         log.exception("decode error listener %r failed", fn)
 
+    def _participant(self, name: str) -> Participant | None:
+        """The live channel object of ``name`` (None: none, or collected)."""
+        reference = self._participants.get(name)
+        return None if reference is None else reference()
+
     def _deliver(self, action: Deliver) -> None:
-        participant = self._participants.get(action.record.name)
+        participant = self._participant(action.record.name)
         if participant is None:
             return
         try:

@@ -322,10 +322,10 @@ class Channel(_Callbacks):
         query = record.query
         if not bus.connected:
             reason = bus.describe_state()
-        elif query is None:
-            reason = "not subscribed yet"
         elif record.nobody_holds:
             reason = "no process holds a value"
+        elif query is None:
+            reason = "not subscribed yet"
         elif query.expected is None:
             reason = "query sent, no answer yet"
         else:

@@ -223,7 +223,7 @@ class ChannelRecord:
     abandoned: float | None = None
     local: bool = False  # MIRROR: the held value was set here (and is offered to others)
     subscribers: int | None = None  # MIRROR: the last subscriber count the bus reported
-    query: QueryProgress | None = None
+    query: QueryProgress | None = None  # the query under way (None once all answered)
     needs_query: bool = False
     wire_name: bytes = b""
     # Set or posted here and not handed out yet (see "Exactly once"): values, or events.
@@ -438,10 +438,10 @@ class ChannelProtocol:
             why = ""
         elif not self._connected:
             why = "not connected to Redis"
-        elif record.query is None:
-            why = "not subscribed yet"
         elif record.nobody_holds:
             why = "no process holds a value"
+        elif record.query is None:
+            why = "not subscribed yet"
         elif record.query.expected is None:
             why = "query sent, no answer yet"
         else:
@@ -871,6 +871,8 @@ class ChannelProtocol:
             return []
         self._queries.pop(query.id, None)
         record = self._records.get(query.name)
+        if record is not None and record.query is query:
+            record.query = None  # answered: nothing to say of it (10,000 of them at start)
         if record is None or query.got_value:
             return []
         # Nobody holds a value: the channel starts from its default, as in BLISS.

@@ -311,3 +311,29 @@ def test_events_posted_at_once_on_a_new_event_channel_arrive_once_in_order(
     while "end" not in received:
         received += listener.wait_event(lambda e: e["name"] == name)["value"]
     assert received == ["a", 2, [3], "end"]
+
+
+def test_a_channel_nobody_references_is_unsubscribed_and_can_be_opened_again(
+    redis_server, make_bus, unique
+):
+    import gc
+
+    import redis
+
+    bus = make_bus(redis_server.url)
+    name = f"{unique}.dropped"
+    channel = Channel(name, value=1.0, bus=bus)
+    wait_subscribers(redis_server.url, name)
+    del channel
+    gc.collect()  # as BLISS: the last reference gone, the channel closes
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        wait_for(
+            lambda: client.pubsub_numsub(name) == [(name.encode(), 0)],
+            what="the collected channel unsubscribed",
+        )
+    finally:
+        client.close()
+    again = Channel(name, default_value=2.0, bus=bus)  # a new one: nobody holds a value now
+    wait_subscribers(redis_server.url, name)
+    assert again.value == 2.0

@@ -55,6 +55,9 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+# Most values name no opaque class: one shared empty set (an empty frozenset is 216 bytes,
+# and each held value keeps its own).
+NO_CLASSES: frozenset[str] = frozenset()
 
 
 class _WireValue:
@@ -281,10 +284,10 @@ def finish_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, froz
     """The decoded value with numpy objects completed, and the opaque classes it names;
     :class:`DecodeError` past limits."""
     if type(value) in _LEAVES:
-        return value, frozenset()
+        return value, NO_CLASSES
     finisher = _Finisher(limits)
     try:
-        return finisher(value)[0], frozenset(finisher.classes)
+        return finisher(value)[0], frozenset(finisher.classes) if finisher.classes else NO_CLASSES
     except (safe_numpy.UnsafeNumpy, TypeError) as exc:
         raise DecodeError(str(exc)) from exc
 
