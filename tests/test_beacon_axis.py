@@ -61,13 +61,17 @@ def test_a_motor_device_shows_its_axis_and_follows_a_move_by_events(redis_server
     axes = {motor(axis): {"RedisUrl": redis_server.url}}  # Axis: the name's last member
     with running_device(None, axes=axes) as device:
         proxy, _ = device
+        # Each of the axis's channels comes on its own: the state may come after the position.
         wait_for(lambda: shows(proxy, "Position", 1.0), what="the position")
-        assert proxy.state() == DevState.ON, proxy.status()
+        wait_for(lambda: proxy.state() == DevState.ON, what="ON: the state BLISS holds")
+        wait_for(
+            lambda: shows(proxy, "Velocity", 100.0) and shows(proxy, "Sign", 1),
+            what="the velocity and the sign",
+        )
         config = proxy.get_attribute_config("Position")
         assert (config.min_value, config.max_value) == ("-100.0", "100.0")  # BLISS's limits
         assert config.writable == AttrWriteType.READ_WRITE
         assert proxy.read_attribute("Position").w_value == 1.0  # BLISS's target
-        assert shows(proxy, "Velocity", 100.0) and shows(proxy, "Sign", 1)
         assert list(proxy.Limit_Switches) == [False, False, False]
         status = proxy.status()
         assert f"Axis {axis} is READY (Axis is READY)." in status

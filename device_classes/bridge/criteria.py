@@ -32,7 +32,7 @@ from typing import Any
 
 from .sample import Quality, Sample
 
-__all__ = ["FIELDS", "Criteria", "EventFilter", "alarm_of"]
+__all__ = ["FIELDS", "NO_CRITERIA", "Criteria", "EventFilter", "alarm_of"]
 
 Thresholds = tuple[float, float]  # (down, up): a change <= down or >= up
 
@@ -104,6 +104,9 @@ FIELDS = (
     "min_warning",
     "max_warning",
 )
+
+
+NO_CRITERIA = Criteria()  # frozen: one object for every attribute that has none yet
 
 
 @functools.lru_cache(maxsize=1024)
@@ -195,7 +198,7 @@ class EventFilter:
 
     def __init__(self, numeric: bool) -> None:
         self.numeric = numeric
-        self.criteria = Criteria()
+        self.criteria = NO_CRITERIA
         self._change: Sample | None = None  # the sample of the last change event
         self._archive: Sample | None = None  # the sample of the last archive event
         self.archived_at = -math.inf  # when the last archive event was pushed

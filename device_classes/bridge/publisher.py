@@ -138,6 +138,7 @@ class Publisher:
         # writers and other threads put, this thread alone takes (see the module docstring).
         # A SimpleQueue (C): a put wakes this thread with no Python-level lock or condition.
         self._inbox: queue.SimpleQueue[_Arrival | _Request | None] = queue.SimpleQueue()
+        self._hand = self.hand  # one bound method for every feed (10,000 of them)
         self._waiters: list[_Waiter] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -558,7 +559,7 @@ class Publisher:
     def _feed(self, link: Link, channel: str) -> Feed:
         feed = link.feeds.get(channel)
         if feed is None:
-            feed = link.feeds[channel] = Feed(channel, self.hand)
+            feed = link.feeds[channel] = Feed(channel, self._hand)
             feed.open(link.bus)
         return feed
 
