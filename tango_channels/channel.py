@@ -105,7 +105,8 @@ class _Callbacks:
         self._bus = bus
         self._record = record
         self._lock = threading.Lock()
-        self._callbacks: list[Callable[[], Callable[..., Any] | None]] = []
+        # Replaced whole (a tuple: most channels of a device have no callback).
+        self._callbacks: tuple[Callable[[], Callable[..., Any] | None], ...] = ()
         self._firing: set[int] | None = None  # tasks running its callbacks (made when needed)
 
     @property
@@ -128,15 +129,14 @@ class _Callbacks:
         """Call ``callback(value)`` with every new value (weakly referenced, as in BLISS)."""
         ref = _weak(callback)
         with self._lock:
-            self._callbacks = [r for r in self._callbacks if r() is not None]
-            if ref not in self._callbacks:
-                self._callbacks.append(ref)
+            alive = tuple(r for r in self._callbacks if r() is not None)
+            self._callbacks = alive if ref in alive else (*alive, ref)
 
     def unregister_callback(self, callback: Callable[[Any], Any]) -> None:
         """Stop calling ``callback``; unknown callbacks are ignored."""
         ref = _weak(callback)
         with self._lock:
-            self._callbacks = [r for r in self._callbacks if r != ref and r() is not None]
+            self._callbacks = tuple(r for r in self._callbacks if r != ref and r() is not None)
 
     def _fire(self, value: Any) -> None:
         callbacks = [fn for ref in self._callbacks if (fn := ref()) is not None]

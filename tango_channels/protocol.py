@@ -759,6 +759,12 @@ class ChannelProtocol:
         if record.role is not Role.EVENTS:
             if not message.is_newer_than(record.held):
                 return []
+            if record.role is Role.MIRROR and message.wire is not None:
+                # A mirror never re-sends another process's value: its bytes are not kept
+                # (10,000 mirrors of a device, a hundred bytes or more each).
+                message = ValueMessage(
+                    message.sender_id, message.timestamp, message.value, classes=message.classes
+                )
             record.held = message
             record.local = False
             if record.nobody_holds:

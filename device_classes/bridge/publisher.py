@@ -9,7 +9,7 @@ settings read there, its connection), the counters, State and Status. Nothing el
 them. Other threads hand it work:
 
 - a **bus reader** (one per Redis) queues what happened to a channel for each record that
-  shows it, in order (:meth:`Publisher.hand`): one deque append and one wake-up, never a wait;
+  shows it, in order (:meth:`Publisher.hand`): one put on a ``queue.SimpleQueue``, never a wait;
   its connection's changes and undecodable messages go the same way;
 - a **survey** thread (one per Redis) hands it what it found (:meth:`Publisher.found`);
 - **commands**, **Init** and **writes** (omniORB threads) send requests and wait for their
