@@ -105,7 +105,10 @@ def test_an_axes_glob_finds_live_axes_and_axes_known_only_by_their_settings(
         assert shows(proxy, f"axis_{gone}_sign", 1)
         assert shows(proxy, f"axis_{gone}_state", DevState.UNKNOWN)
         assert outcome(proxy, f"axis_{gone}_low_limit") == (None, AttrQuality.ATTR_INVALID)
-        assert "shown from BLISS settings: no session holds them" in proxy.status()
+        wait_for(  # Status sums up the attributes after the turn that showed them
+            lambda: "shown from BLISS settings: no session holds them" in proxy.status(),
+            what="Status saying where the values come from",
+        )
         for name, unit in [("position", "mm"), ("velocity", "mm/s"), ("acceleration", "mm/s^2")]:
             config = proxy.get_attribute_config(f"axis_{live}_{name}")
             assert config.unit == unit and config.writable == AttrWriteType.READ
@@ -232,7 +235,10 @@ def test_settings_are_shown_when_the_session_ends_and_live_values_win_when_one_s
         again = bliss()  # a new session: its live values win over the hash
         again.call("axis", name=axis, values={**AXIS, "position": 4.0})
         wait_for(lambda: shows(proxy, position, 4.0), what="the new session's value")
-        assert "shown from BLISS settings" not in proxy.status()
+        wait_for(
+            lambda: "shown from BLISS settings" not in proxy.status(),
+            what="Status no longer saying the settings are shown",
+        )
 
 
 def test_a_plain_channel_line_can_fall_back_on_a_setting(redis_server, make_bus, unique):

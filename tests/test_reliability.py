@@ -418,7 +418,7 @@ def test_a_dead_holder_s_value_is_let_go_and_100_newcomers_start_from_their_defa
         what, why = outcome(proxy, kept_attribute)
         assert what == "error"
         assert f"no BLISS process holds {kept} since " in why and "(last value 41.5)" in why
-        assert "1 channels not held by any BLISS process" in proxy.status()
+        wait_for(lambda: "1 channels not held by any BLISS process" in proxy.status())
         for value in (1.0, 2.0, 3.0):
             living.value = value
             wait_shown(proxy, other_attribute, value, "other values flowing")
@@ -671,7 +671,7 @@ def test_hostile_and_broken_messages_run_nothing_and_the_device_keeps_serving(
                 assert shows(proxy, target_attribute, 10.0 + count), what
                 assert proxy.state() == DevState.ON, what
             assert not marker.exists()
-            assert "Undecodable messages dropped: 4" in proxy.status()
+            wait_for(lambda: "Undecodable messages dropped: 4" in proxy.status())
         finally:
             raw.close()
             events.close()
