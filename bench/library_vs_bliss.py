@@ -47,7 +47,8 @@ from tango_channels import Bus, Channel
 url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 latencies = []
 def on_value(value):
-    latencies.append(time.time() - value)
+    if value is not None:  # None: joined while no setter held it (between two rounds)
+        latencies.append(time.time() - value)
 channel = Channel(name, bus=Bus(url), callback=on_value)
 channel.value
 time.sleep(0.2)
