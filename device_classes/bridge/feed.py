@@ -11,8 +11,8 @@ for an undecodable message. Records of *other* channels that follow this one (an
 position's quality follows its axis's state) are handed the state's standing. Each goes to
 the publisher's queue as ``hand(record, item)``: carried, never looked up later.
 
-The publisher alone changes a feed's lists, and replaces them whole: the reader iterates
-whichever list it found, never one being changed.
+The publisher alone changes a feed's tuples of records, and replaces them whole: the reader iterates
+whichever tuple it found, never one being changed.
 """
 
 from __future__ import annotations
