@@ -118,6 +118,11 @@ class Push(NamedTuple):
     sample: Sample
 
 
+# The least time between two events of an attribute: Tango's timestamps are microseconds,
+# and a float near 1.8e9 s converts to them within half of one (two, to stay distinct).
+STAMP_GAP = 2e-6
+
+
 @dataclass(frozen=True)
 class Context:
     """What a sample depends on besides its channel: the values BLISS persisted in its
@@ -420,8 +425,10 @@ class AttributeRecord:
         now_is_when = periodic or (sample.error is not None and not sample.absent)
         timestamp = now if now_is_when else sample.timestamp
         last = self.last_stamp
-        if last is not None and timestamp <= last:
-            timestamp = max(now, last + 1e-6)
+        if last is not None and timestamp < last + STAMP_GAP:
+            # Tango keeps microseconds: two source times less than one apart (an axis's
+            # state and position set together) would make two events of one time.
+            timestamp = max(now, last + STAMP_GAP)
         self.last_stamp = timestamp
         return sample if timestamp == sample.timestamp else sample.at(timestamp)
 
