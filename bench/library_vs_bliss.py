@@ -12,7 +12,6 @@ machine's drift is shared out between them.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from common import percentile  # noqa: E402
-from device_bench import bliss_hop  # noqa: E402
+from device_bench import bliss_hop, go, result  # noqa: E402
 from report import Report, add_json_option  # noqa: E402
 
 from tango_channels_deploy.local_redis import LocalRedis  # noqa: E402
@@ -75,14 +74,10 @@ def library_hop(url: str, rate: float, count: int) -> list[float]:
         text=True,
     )
     try:
-        assert setter.stdout is not None and setter.stdin is not None
-        assert setter.stdout.readline().strip() == "READY"
+        assert setter.stdout is not None and setter.stdout.readline().strip() == "READY"
         assert receiver.stdout is not None and receiver.stdout.readline().strip() == "READY"
-        setter.stdin.write(f"go {count}\n")
-        setter.stdin.flush()
-        assert setter.stdout.readline().strip() == "DONE"
-        out, _ = receiver.communicate(timeout=300)
-        return list(json.loads(out.strip().splitlines()[-1]))
+        go(setter, count)  # the same "go N" / DONE exchange as device_bench's BLISS setter
+        return result(receiver)
     finally:
         setter.kill()
         receiver.kill()
