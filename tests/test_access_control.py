@@ -35,6 +35,7 @@ from support import wait_for
 from support.access_control import Refused, TangoClient, start_access_control
 from support.redis_server import wait_subscribers
 from support.tango_databases import start_databaseds
+from support.tango_device import PROBE
 from tango_channels import Bus, Channel
 from tango_channels_device.access import DEFAULT_ALLOWED
 
@@ -238,7 +239,7 @@ def event_of(kind: str, value: object):
     return lambda event: event["type"] == kind and event["value"] == value
 
 
-def test_a_read_only_user_reads_subscribes_and_asks_names(facility, read_only):
+def test_a_read_only_user_reads_subscribes_and_asks_names(facility, read_only, writer):
     assert read_only.call("whoami") == READ_ONLY_USER
     assert read_only.call("state") == "ON"
     setpoint = read_only.command("AttributeName", facility.setpoint_name)
@@ -251,6 +252,7 @@ def test_a_read_only_user_reads_subscribes_and_asks_names(facility, read_only):
     for kind in ("change", "archive"):
         read_only.call("subscribe", attr=setpoint, type=kind)
         read_only.wait_event(event_of(kind, facility.setpoint.value))
+    read_only.until_events_flow(lambda: writer.call("touch", attr=PROBE))
     facility.setpoint.value = 2.5  # a BLISS process changes it: the read-only user sees it
     for kind in ("change", "archive"):
         read_only.wait_event(event_of(kind, 2.5))

@@ -572,6 +572,8 @@ def test_a_client_that_stops_reading_1000_attributes_harms_no_other_client(
 FIFTY = """
 import json, sys, threading, time
 import tango
+sys.path.insert(0, "tests")
+from support.tango_device import until_events_flow
 
 access, attribute, count, expected = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 got = [threading.Event() for _ in range(count)]
@@ -599,6 +601,7 @@ for thread in threads:
     thread.start()
 for thread in threads:
     thread.join(timeout=60)
+until_events_flow(warm_up)  # this process's 50 subscriptions are in place at the server
 print("subscribed", flush=True)
 sys.stdin.readline()
 deadline = time.monotonic() + 30

@@ -16,7 +16,7 @@ import pytest
 from support import wait_for
 from support.access_control import Refused, TangoClient
 from support.redis_server import wait_held
-from support.tango_device import running_device
+from support.tango_device import running_device, write_probe
 from tango_channels import Channel
 from tango_channels_device.bridge.axes import axis_state
 
@@ -97,6 +97,7 @@ def test_a_tango_9_client_gets_change_and_archive_events_in_order_and_writes(
         assert first["type"] == "change" and first["value"] == 0.0
         client.call("subscribe", attr=attribute, type="archive")
         assert next_event(client)["type"] == "archive"
+        client.until_events_flow(write_probe(proxy))
 
         sent = [float(i) for i in range(1, 21)]
         for value in sent:

@@ -37,6 +37,7 @@ import tango
 
 from support.json_lines import JsonLineProcess
 from support.tango_databases import TangoDatabase
+from support.tango_device import PROBE, PROBE_AGAIN
 
 SERVER = Path("/usr/lib/tango/TangoAccessControl")
 DEVICE = "sys/access_control/1"
@@ -163,6 +164,20 @@ class TangoClient(JsonLineProcess):
 
     def command(self, name: str, arg: Any = None) -> Any:
         return self.call("command", name=name, arg=arg)
+
+    def until_events_flow(self, probe: Callable[[], None], timeout: float = 60) -> None:
+        """Return once this client's subscriptions are in place at the device's server, as
+        :func:`~support.tango_device.until_events_flow` does in this process; ``probe``
+        writes the probe's configuration (this client may not: see
+        :func:`~support.tango_device.write_probe`, or another client's ``touch``)."""
+        self.call("probe", attr=PROBE)
+        deadline = time.monotonic() + timeout
+        while True:
+            probe()
+            if self.call("probed", wait=PROBE_AGAIN):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no event reached {self.label} in {timeout} s")
 
     def wait_event(self, matches: Callable[[dict[str, Any]], bool], timeout: float = 20) -> None:
         """Wait for a change event that ``matches`` (``{"attr", "value", "error"}``)."""

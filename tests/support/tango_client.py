@@ -12,10 +12,12 @@ It runs with PyTango 10 or 9 (``tests/test_tango9_client.py`` runs it in a PyTan
 
 Commands: ``whoami``; ``version`` (PyTango's and cppTango's); ``state``; ``read`` (``attr``);
 ``reading`` (``attr``: value, quality and time); ``write`` (``attr``, ``value``);
-``property`` (``name``: the device's);
-``label`` (``attr``: its configuration's); ``relabel`` (``attr``, ``label``: set in its
-configuration); ``command`` (``name``, ``arg``); ``subscribe`` (``attr``, ``type``: ``change``
-or ``archive``).
+``property`` (``name``: the device's); ``label`` (``attr``: its configuration's); ``relabel``
+(``attr``, ``label``: set in its configuration); ``touch`` (``attr``: its configuration
+written back unchanged); ``command`` (``name``, ``arg``); ``subscribe`` (``attr``, ``type``:
+``change`` or ``archive``); ``probe`` (``attr``: subscribes to its configuration events) and
+``probed`` (``wait``: whether one came within, then unsubscribed), for
+:meth:`~support.access_control.TangoClient.until_events_flow`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import pwd
+import queue
 import sys
 import threading
 from typing import Any
@@ -59,6 +62,7 @@ def error(exc: tango.DevFailed) -> dict[str, str]:
 
 
 EVENT_TYPES = {"change": tango.EventType.CHANGE_EVENT, "archive": tango.EventType.ARCHIVE_EVENT}
+ATTR_CONF = tango.EventType.ATTR_CONF_EVENT
 
 
 def on_event(event: tango.EventData) -> None:
@@ -84,6 +88,12 @@ def on_event(event: tango.EventData) -> None:
 
 proxy = tango.DeviceProxy(options.device)
 subscriptions: list[int] = []
+probes: queue.Queue[bool] = queue.Queue()  # configuration events of the probe: whether OK
+probe_ids: list[int] = []
+
+
+def on_probe(event: Any) -> None:
+    probes.put(not event.err)
 
 
 def run(cmd: str, args: dict[str, Any]) -> Any:
@@ -106,6 +116,9 @@ def run(cmd: str, args: dict[str, Any]) -> Any:
         return list(proxy.get_property(args["name"])[args["name"]])
     if cmd == "label":
         return proxy.get_attribute_config(args["attr"]).label
+    if cmd == "touch":  # its configuration written back unchanged: a configuration event
+        proxy.set_attribute_config(proxy.get_attribute_config(args["attr"]))
+        return None
     if cmd == "relabel":
         config = proxy.get_attribute_config(args["attr"])
         config.label = args["label"]
@@ -117,6 +130,17 @@ def run(cmd: str, args: dict[str, Any]) -> Any:
         ident = proxy.subscribe_event(args["attr"], EVENT_TYPES[args["type"]], on_event)
         subscriptions.append(ident)
         return ident
+    if cmd == "probe":
+        probe_ids.append(proxy.subscribe_event(args["attr"], ATTR_CONF, on_probe))
+        return probes.get(timeout=10)  # the configuration read at subscription
+    if cmd == "probed":
+        try:
+            while not probes.get(timeout=args["wait"]):
+                pass
+        except queue.Empty:
+            return False
+        proxy.unsubscribe_event(probe_ids.pop())
+        return True
     raise ValueError(f"unknown command {cmd!r}")
 
 

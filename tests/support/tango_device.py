@@ -148,8 +148,50 @@ def _wait_for_device(access: str, server: subprocess.Popen[bytes], log: Path) ->
             time.sleep(0.1)
 
 
+PROBE = "Status"  # every device has it, and no test follows its configuration's events
+PROBE_AGAIN = 0.2  # seconds before a probe lost like any early event is made again
+
+
+def until_events_flow(proxy: tango.DeviceProxy, timeout: float = 60) -> None:
+    """Return once this process's subscriptions to ``proxy``'s server are in place there.
+
+    ``subscribe_event`` returns before ZeroMQ has carried the subscription to the server's
+    publisher (cppTango sleeps half a millisecond for it, its issue #524), and the publisher
+    drops what it sends before then: an event pushed in that window is lost for this client,
+    by Tango, whatever the device does. On a machine with a core taken the window is tens of
+    milliseconds, and a test that changes a value right after subscribing misses it.
+
+    A process's subscriptions to one server travel in order on one connection, so once an
+    event of a later subscription arrives, the earlier ones are in place: this subscribes to
+    the configuration events of :data:`PROBE` and writes its configuration back unchanged,
+    which pushes one, until one arrives."""
+    arrived: queue.Queue[tango.EventData] = queue.Queue()
+    probe = proxy.subscribe_event(PROBE, tango.EventType.ATTR_CONF_EVENT, arrived.put)
+    try:
+        arrived.get(timeout=10)  # the configuration read at subscription, not through ZeroMQ
+        write = write_probe(proxy)
+        deadline = time.monotonic() + timeout
+        while True:
+            write()
+            with contextlib.suppress(queue.Empty):
+                if not arrived.get(timeout=PROBE_AGAIN).err:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no event of {proxy.dev_name()} arrived in {timeout} s")
+    finally:
+        proxy.unsubscribe_event(probe)
+
+
+def write_probe(proxy: tango.DeviceProxy) -> Callable[[], None]:
+    """What pushes a configuration event of :data:`PROBE`: its configuration written back
+    unchanged (for :func:`until_events_flow`)."""
+    config = proxy.get_attribute_config_ex(PROBE)
+    return lambda: proxy.set_attribute_config(config)
+
+
 class Events:
-    """Events of one attribute, from a real ``subscribe_event``, in a queue."""
+    """Events of one attribute, from a real ``subscribe_event``, in a queue; returns once
+    events flow (:func:`until_events_flow`), as a test goes on to make some at once."""
 
     def __init__(
         self,
@@ -161,6 +203,7 @@ class Events:
         self.seen: list[tango.EventData] = []  # every event, in the order they came
         self.proxy = proxy
         self.id = proxy.subscribe_event(attribute, kind, self._received)
+        until_events_flow(proxy)
 
     def _received(self, event: tango.EventData) -> None:
         self.seen.append(event)
