@@ -131,6 +131,8 @@ def run(cmd: str, args: dict[str, Any]) -> Any:
         subscriptions.append(ident)
         return ident
     if cmd == "probe":
+        while not probes.empty():  # late ones of an earlier probe
+            probes.get_nowait()
         probe_ids.append(proxy.subscribe_event(args["attr"], ATTR_CONF, on_probe))
         return probes.get(timeout=10)  # the configuration read at subscription
     if cmd == "probed":
