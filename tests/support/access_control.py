@@ -37,7 +37,7 @@ import tango
 
 from support.json_lines import JsonLineProcess
 from support.tango_databases import TangoDatabase
-from support.tango_device import PROBE, PROBE_AGAIN
+from support.tango_device import PROBE, probe_until
 
 SERVER = Path("/usr/lib/tango/TangoAccessControl")
 DEVICE = "sys/access_control/1"
@@ -171,13 +171,7 @@ class TangoClient(JsonLineProcess):
         writes the probe's configuration (this client may not: see
         :func:`~support.tango_device.write_probe`, or another client's ``touch``)."""
         self.call("probe", attr=PROBE)
-        deadline = time.monotonic() + timeout
-        while True:
-            probe()
-            if self.call("probed", wait=PROBE_AGAIN):
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no event reached {self.label} in {timeout} s")
+        probe_until(probe, lambda wait: bool(self.call("probed", wait=wait)), self.label, timeout)
 
     def wait_event(self, matches: Callable[[dict[str, Any]], bool], timeout: float = 20) -> None:
         """Wait for a change event that ``matches`` (``{"attr", "value", "error"}``)."""

@@ -167,19 +167,32 @@ def until_events_flow(proxy: tango.DeviceProxy, timeout: float = 60) -> None:
     which pushes one, until one arrives."""
     arrived: queue.Queue[tango.EventData] = queue.Queue()
     probe = proxy.subscribe_event(PROBE, tango.EventType.ATTR_CONF_EVENT, arrived.put)
+
+    def came(wait: float) -> bool:
+        try:
+            return not arrived.get(timeout=wait).err
+        except queue.Empty:
+            return False
+
     try:
         arrived.get(timeout=10)  # the configuration read at subscription, not through ZeroMQ
-        write = write_probe(proxy)
-        deadline = time.monotonic() + timeout
-        while True:
-            write()
-            with contextlib.suppress(queue.Empty):
-                if not arrived.get(timeout=PROBE_AGAIN).err:
-                    return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no event of {proxy.dev_name()} arrived in {timeout} s")
+        probe_until(write_probe(proxy), came, "this process", timeout)
     finally:
         proxy.unsubscribe_event(probe)
+
+
+def probe_until(
+    write: Callable[[], None], came: Callable[[float], bool], client: str, timeout: float
+) -> None:
+    """Push a probe event (``write``) until ``came(wait)`` says one reached ``client``
+    within ``wait`` seconds: a probe is lost like any early event, so it is made again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        write()
+        if came(PROBE_AGAIN):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no probe event reached {client} in {timeout} s")
 
 
 def write_probe(proxy: tango.DeviceProxy) -> Callable[[], None]:
